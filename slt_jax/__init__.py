@@ -1,0 +1,22 @@
+"""slt-jax: interpretable sign language translation in JAX/Flax.
+
+Public names are imported lazily, so that jax-free modules (`slt_jax.layout`,
+`slt_jax.extract`) can be used where jax is not installed.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "ModelConfig": "slt_jax.config",
+    "TrainConfig": "slt_jax.config",
+    "Transformer": "slt_jax.model",
+    "load_run": "slt_jax.train",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'slt_jax' has no attribute {name!r}")
