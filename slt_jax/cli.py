@@ -1,0 +1,43 @@
+"""The `slt-jax` command line.
+
+Each module in COMMAND_MODULES defines `add_commands(subparsers)`, which adds its sub-commands
+with `set_defaults(run=handler)`. Those modules stay light to import: heavy imports (jax,
+mediapipe) happen inside the handlers, so `slt-jax --help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = (
+    "slt_jax.commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="slt-jax",
+        description="Train, decode and look inside pose-to-gloss/text Transformers "
+        "(SignAttention in JAX/Flax).",
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from slt_jax.layout import LayoutError
+
+    try:
+        return args.run(args) or 0
+    except LayoutError as e:
+        print(f"slt-jax: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
