@@ -1,0 +1,61 @@
+"""The core sub-commands: train and evaluate."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from slt_jax.config import PRESETS
+
+
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a model on a corpus in the converted layout",
+        description="Train a SignAttention Transformer. Resumes from the workdir's latest "
+        "checkpoint when run again with the same settings.")
+    p.add_argument("--data", required=True, help="corpus folder (annotations.csv, metadata.json, poses/)")
+    p.add_argument("--config", default="gloss16", choices=sorted(PRESETS),
+                   help="preset: the authors' gloss16/32/64 and text16, or tiny for smoke runs "
+                   "(default: %(default)s)")
+    p.add_argument("--workdir", required=True, help="where config, vocabulary, checkpoints and metrics go")
+    p.add_argument("--epochs", type=int, help="maximum number of epochs (default: the preset's)")
+    p.add_argument("--seed", type=int, help="random seed (default: the preset's)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="override a config field, e.g. --set model.d_model=32 --set train.patience=10")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_train)
+
+    p = subparsers.add_parser(
+        "evaluate", help="decode a split with a trained run and score it",
+        description="Translate a split with the run's best parameters; print the metrics and write "
+        "<workdir>/eval_<split>.json and <workdir>/translations_<split>.csv.")
+    p.add_argument("--workdir", required=True, help="a workdir written by `slt-jax train`")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"),
+                   help="split to translate (default: %(default)s)")
+    p.add_argument("--data", help="corpus folder (default: the one the run was trained on)")
+    p.add_argument("--decode", default="greedy", choices=("greedy", "beam"),
+                   help="decoding method (default: %(default)s)")
+    p.add_argument("--beam", type=int, default=32, help="beam width (default: %(default)s, the authors')")
+    p.add_argument("--length-penalty", type=float, default=0.0,
+                   help="beam: rank finished hypotheses by score / length**penalty (default: %(default)s, the authors')")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_evaluate)
+
+
+def _train(args) -> None:
+    from slt_jax.config import get_config
+    from slt_jax.train import train
+
+    config = get_config(args.config, args.overrides)
+    train_overrides = {k: v for k, v in (("max_epochs", args.epochs), ("seed", args.seed)) if v is not None}
+    config = config.replace(train=dataclasses.replace(config.train, **train_overrides))
+    result = train(config, args.data, args.workdir, progress=not args.quiet)
+    print(json.dumps(result, indent=2))
+
+
+def _evaluate(args) -> None:
+    from slt_jax.evaluate import evaluate
+
+    scores = evaluate(args.workdir, args.split, args.data, args.decode, args.beam, args.length_penalty,
+                      progress=not args.quiet)
+    print(json.dumps(scores, indent=2, ensure_ascii=False))

@@ -1,0 +1,162 @@
+"""Typed, frozen configuration: the authors' presets and a tiny one for tests.
+
+A `Config` bundles what a run needs: `data` (features and batching), `model` (architecture) and
+`train` (optimisation). Presets are named; `--set section.field=value` overrides any field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+# Token ids shared by every vocabulary.
+PAD, UNK, BOS, EOS = 0, 1, 2, 3
+SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which keypoints become features, and how sequences are sampled and batched."""
+
+    target: str = "gloss"  # "gloss" or "text"
+    groups: tuple[str, ...] = ("body", "left_hand", "right_hand")
+    use_3d: bool = False  # x, y (authors) or x, y, z
+    sample_rate: int = 3  # keep one frame per chunk of this many
+    max_frames: int = 220  # after sampling
+    max_tokens: int = 20  # decoder positions, <bos>/<eos> included
+    buckets: tuple[int, ...] = (32, 64, 128, 220)  # padded frame lengths; the last = max_frames
+
+    @property
+    def n_features(self) -> int:
+        from slt_jax.layout import LANDMARK_GROUPS
+
+        points = sum(stop - start for start, stop in (LANDMARK_GROUPS[g] for g in self.groups))
+        return points * (3 if self.use_3d else 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The authors' architecture (torch.nn.Transformer defaults where they left them unset)."""
+
+    vocab_size: int = 0  # set from the fitted vocabulary
+    n_features: int = 150
+    frame_hidden: int = 128  # width of the first frame-embedding convolution
+    kernel_size: int = 1  # temporal kernel of both frame-embedding convolutions
+    d_model: int = 16
+    n_heads: int = 8
+    d_ff: int = 2048
+    n_encoder_layers: int = 1
+    n_decoder_layers: int = 1
+    dropout: float = 0.2  # inside the Transformer layers, attention weights included
+    pos_dropout: float = 0.1  # after adding positional encodings
+    max_len: int = 512  # longest sequence the positional table covers
+    sow_patterns: bool = False  # record attention weights as intermediates
+    sow_residuals: bool = False  # record residual-branch outputs and the stream after each add
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    max_epochs: int = 1000
+    patience: int = 30  # epochs without a better early-stopping metric
+    early_stop_metric: str = "val_accuracy"  # authors: token accuracy, higher is better
+    best_metric: str = "val_loss"  # authors checkpoint on the lowest validation loss
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    name: str
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    def replace(self, **kwargs) -> "Config":
+        return dataclasses.replace(self, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Config":
+        def build(klass, values):
+            fields = {f.name: f for f in dataclasses.fields(klass)}
+            unknown = set(values) - set(fields)
+            if unknown:
+                raise ValueError(f"unknown {klass.__name__} field(s): {sorted(unknown)}")
+            return klass(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+        return cls(
+            name=d["name"],
+            data=build(DataConfig, d.get("data", {})),
+            model=build(ModelConfig, d.get("model", {})),
+            train=build(TrainConfig, d.get("train", {})),
+        )
+
+
+def _preset(name: str, d_model: int, target: str) -> Config:
+    return Config(name, DataConfig(target=target), ModelConfig(d_model=d_model))
+
+
+PRESETS: dict[str, Config] = {
+    "gloss16": _preset("gloss16", 16, "gloss"),
+    "gloss32": _preset("gloss32", 32, "gloss"),
+    "gloss64": _preset("gloss64", 64, "gloss"),
+    "text16": _preset("text16", 16, "text"),
+    # Small enough to compile and train in seconds; same code paths as the paper presets.
+    "tiny": Config(
+        "tiny",
+        DataConfig(max_frames=64, buckets=(32, 64), max_tokens=12),
+        ModelConfig(d_model=16, n_heads=4, d_ff=64, frame_hidden=32, max_len=128),
+        TrainConfig(batch_size=16, max_epochs=30, patience=10),
+    ),
+}
+
+
+def _parse_value(text: str, current: Any) -> Any:
+    if isinstance(current, bool):
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"expected true/false, got {text!r}")
+        return text.lower() in ("true", "1")
+    if isinstance(current, tuple):
+        items = [t for t in text.split(",") if t]
+        return tuple(type(current[0])(t) if current else t for t in items)
+    if current is None or isinstance(current, str):
+        return text
+    return type(current)(text)
+
+
+def get_config(name: str, overrides: list[str] = ()) -> Config:
+    """Returns a preset with `section.field=value` overrides applied.
+
+    Args:
+      name: a key of PRESETS.
+      overrides: e.g. ["model.d_model=32", "train.patience=5", "data.groups=body,left_hand"].
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown config {name!r}; choose from {', '.join(PRESETS)}")
+    config = PRESETS[name]
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        section, _, field = key.partition(".")
+        if not sep or section not in ("data", "model", "train") or not field:
+            raise ValueError(f"override {item!r} is not section.field=value (sections: data, model, train)")
+        part = getattr(config, section)
+        if field not in {f.name for f in dataclasses.fields(part)}:
+            raise ValueError(f"override {item!r}: {section} has no field {field!r}")
+        value = _parse_value(text, getattr(part, field))
+        config = config.replace(**{section: dataclasses.replace(part, **{field: value})})
+    return config
+
+
+def save_config(path, config: Config) -> None:
+    from slt_jax.layout import write_json
+
+    write_json(path, config.to_dict())
+
+
+def load_config(path) -> Config:
+    with open(path, encoding="utf-8") as f:
+        return Config.from_dict(json.load(f))

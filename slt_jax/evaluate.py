@@ -1,0 +1,65 @@
+"""Translating a split with a trained run, scoring it and writing the results."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from slt_jax import data
+from slt_jax.decode import beam_search, greedy_decode
+from slt_jax.layout import write_json, write_text
+from slt_jax.metrics import translation_metrics
+from slt_jax.train import Run, load_run
+
+
+def translate(run: Run, examples: list[data.Example], method: str = "greedy", beam: int = 32,
+              length_penalty: float = 0.0, batch_size: int | None = None) -> list[str]:
+    """Decodes every example; returns hypotheses in the examples' order."""
+    config = run.config
+    hypotheses = [""] * len(examples)
+    for batch in data.make_batches(examples, config.data, batch_size or config.train.batch_size):
+        args = (run.model, run.params, batch["frames"], batch["frame_mask"], config.data.max_tokens)
+        if method == "greedy":
+            tokens = greedy_decode(*args)
+        elif method == "beam":
+            tokens = beam_search(*args, beam=beam, length_penalty=length_penalty)
+        else:
+            raise ValueError(f"unknown decoding method {method!r} (greedy or beam)")
+        for row, index in zip(np.asarray(tokens), batch["index"][batch["sample_mask"]]):
+            hypotheses[index] = run.vocab.decode(row)
+    return hypotheses
+
+
+def evaluate(workdir, split: str = "test", data_dir=None, method: str = "greedy", beam: int = 32,
+             length_penalty: float = 0.0, progress: bool = True) -> dict:
+    """Scores a run on a split and writes eval_<split>.json and translations_<split>.csv.
+
+    Args:
+      workdir: a training workdir (config, vocabulary and checkpoints).
+      split: train, val or test.
+      data_dir: the corpus; defaults to the one the run was trained on.
+      method, beam, length_penalty: decoding settings.
+    """
+    workdir = Path(workdir)
+    run = load_run(workdir)
+    if data_dir is None:
+        data_dir = json.loads((workdir / "run.json").read_text())["data"]
+    examples = data.load_examples(data_dir, split, run.config.data, run.vocab, progress)
+    hypotheses = translate(run, examples, method, beam, length_penalty)
+    references = [ex.reference for ex in examples]
+    scores = translation_metrics(references, hypotheses)
+    scores |= {"split": split, "decode": method, "config": run.config.name}
+    if method == "beam":
+        scores |= {"beam": beam, "length_penalty": length_penalty}
+    write_json(workdir / f"eval_{split}.json", scores)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id", "reference", "hypothesis", "correct"])
+    for ex, hyp in zip(examples, hypotheses):
+        writer.writerow([ex.id, ex.reference, hyp, int(ex.reference.split() == hyp.split())])
+    write_text(workdir / f"translations_{split}.csv", buf.getvalue())
+    return scores
