@@ -110,7 +110,7 @@ PRESETS: dict[str, Config] = {
         "tiny",
         DataConfig(max_frames=64, buckets=(32, 64), max_tokens=12),
         ModelConfig(d_model=16, n_heads=4, d_ff=64, frame_hidden=32, max_len=128),
-        TrainConfig(batch_size=16, max_epochs=30, patience=10),
+        TrainConfig(learning_rate=3e-3, batch_size=8, max_epochs=40, patience=15),
     ),
 }
 

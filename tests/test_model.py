@@ -1,0 +1,163 @@
+"""The model's invariants, checked through the model itself."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import linen as nn
+
+from slt_jax.config import BOS, ModelConfig
+from slt_jax.decode import beam_search, greedy_decode
+from slt_jax.model import Transformer, count_params
+
+TINY = ModelConfig(vocab_size=11, n_features=6, frame_hidden=8, d_model=8, n_heads=2, d_ff=16, max_len=32)
+B, T, L = 2, 7, 5
+
+
+def inputs(seed=0):
+    rng = np.random.default_rng(seed)
+    frames = rng.normal(size=(B, T, TINY.n_features)).astype(np.float32)
+    mask = np.ones((B, T), bool)
+    mask[1, 4:] = False  # the second sample has 4 real frames
+    frames[1, 4:] = 0.0
+    tokens = rng.integers(4, TINY.vocab_size, (B, L)).astype(np.int32)
+    tokens[:, 0] = BOS
+    return frames, mask, tokens
+
+
+@pytest.fixture(scope="module")
+def params():
+    frames, mask, tokens = inputs()
+    return Transformer(TINY).init(jax.random.key(0), frames, mask, tokens)["params"]
+
+
+def run_sown(params, config, *args, **kwargs):
+    return Transformer(config).apply({"params": params}, *args, mutable=["intermediates"], **kwargs)
+
+
+def test_gloss16_has_the_authors_parameter_count():
+    config = ModelConfig(vocab_size=314)
+    shapes = jax.eval_shape(Transformer(config).init, jax.random.key(0), jnp.zeros((1, 74, 150)),
+                            jnp.ones((1, 74), bool), jnp.zeros((1, 20), jnp.int32))
+    assert count_params(shapes["params"]) == 170_442
+
+
+def test_nothing_is_sown_when_switched_off(params):
+    _, state = run_sown(params, TINY, *inputs())
+    assert state == {} or not state.get("intermediates")
+
+
+@pytest.mark.parametrize("patterns,residuals", [(True, False), (False, True), (True, True)])
+def test_sown_shapes_follow_the_switches(params, patterns, residuals):
+    config = dataclasses.replace(TINY, sow_patterns=patterns, sow_residuals=residuals)
+    _, state = run_sown(params, config, *inputs())
+    sown = state["intermediates"]
+    names = {(layer, name) for layer in sown for name in sown[layer] if name != "self_attn" and name != "cross_attn"}
+    shapes = {}
+    for layer in ("encoder_0", "decoder_0"):
+        for site in ("self_attn", "cross_attn"):
+            if site in sown.get(layer, {}):
+                shapes[f"{layer}/{site}"] = sown[layer][site]["pattern"][0].shape
+    if patterns:
+        assert shapes == {"encoder_0/self_attn": (B, 2, T, T), "decoder_0/self_attn": (B, 2, L, L),
+                          "decoder_0/cross_attn": (B, 2, L, T)}
+    else:
+        assert shapes == {}
+    expected = {("encoder_0", n) for n in ("attn_out", "resid_mid", "mlp_out", "resid_post")}
+    expected |= {("decoder_0", n) for n in ("attn_out", "resid_mid", "cross_attn_out", "resid_cross",
+                                             "mlp_out", "resid_post")}
+    assert names == (expected if residuals else set())
+    if residuals:
+        assert sown["decoder_0"]["cross_attn_out"][0].shape == (B, L, TINY.d_model)
+        branch, total = sown["decoder_0"]["mlp_out"][0], sown["decoder_0"]["resid_post"][0]
+        assert not np.allclose(branch, total)
+
+
+def patterns(params):
+    config = dataclasses.replace(TINY, sow_patterns=True)
+    _, state = run_sown(params, config, *inputs())
+    return state["intermediates"]
+
+
+def test_attention_rows_sum_to_one(params):
+    sown = patterns(params)
+    for layer, site in (("encoder_0", "self_attn"), ("decoder_0", "self_attn"), ("decoder_0", "cross_attn")):
+        np.testing.assert_allclose(np.sum(sown[layer][site]["pattern"][0], axis=-1), 1.0, rtol=1e-5)
+
+
+def test_padded_frames_get_zero_attention(params):
+    sown = patterns(params)
+    cross = sown["decoder_0"]["cross_attn"]["pattern"][0]
+    encoder = sown["encoder_0"]["self_attn"]["pattern"][0]
+    assert np.all(cross[1, :, :, 4:] == 0.0) and np.all(encoder[1, :, :, 4:] == 0.0)
+    assert np.all(cross[1, :, :, :4] > 0.0)
+
+
+def test_padded_frames_do_not_change_the_output(params):
+    frames, mask, tokens = inputs()
+    noisy = frames.copy()
+    noisy[1, 4:] = 5.0  # garbage where the mask says padding
+    model = Transformer(TINY)
+    a = model.apply({"params": params}, frames, mask, tokens)
+    b = model.apply({"params": params}, noisy, mask, tokens)
+    np.testing.assert_allclose(a[1], b[1], atol=1e-5)
+
+
+def test_decoder_is_causal(params):
+    frames, mask, tokens = inputs()
+    model = Transformer(TINY)
+    changed = tokens.copy()
+    changed[:, 3] = (tokens[:, 3] + 1 - 4) % (TINY.vocab_size - 4) + 4
+    a = model.apply({"params": params}, frames, mask, tokens)
+    b = model.apply({"params": params}, frames, mask, changed)
+    np.testing.assert_allclose(a[:, :3], b[:, :3], atol=1e-6)
+    assert not np.allclose(a[:, 3:], b[:, 3:])
+    # Without the causal mask (the authors' prefix re-run) earlier positions do see later tokens.
+    memory = model.apply({"params": params}, frames, mask, method=Transformer.encode)
+    full = lambda t: model.apply({"params": params}, t, memory, mask, causal=False, method=Transformer.decode)
+    assert not np.allclose(full(tokens)[:, :3], full(changed)[:, :3])
+
+
+def test_cached_steps_match_the_full_pass(params):
+    frames, mask, tokens = inputs()
+    model = Transformer(TINY)
+    variables = {"params": params}
+    full = model.apply(variables, frames, mask, tokens)
+    memory = model.apply(variables, frames, mask, method=Transformer.encode)
+    cache = model.apply(variables, memory, L, method=Transformer.init_cache)
+    for position in range(L):
+        logits, cache = model.apply(variables, tokens[:, position], position, cache, mask,
+                                    method=Transformer.decode_step)
+        np.testing.assert_allclose(logits, full[:, position], atol=1e-5)
+
+
+def test_greedy_equals_argmax_of_teacher_forcing_on_its_own_output(params):
+    frames, mask, _ = inputs()
+    model = Transformer(TINY)
+    tokens = np.asarray(greedy_decode(model, params, frames, mask, max_len=L))
+    prefix = np.concatenate([np.full((B, 1), BOS), tokens[:, :-1]], axis=1)
+    logits = model.apply({"params": params}, frames, mask, prefix)
+    argmax = np.argmax(logits, axis=-1)
+    for b in range(B):
+        ends = np.flatnonzero(tokens[b] == 3)
+        n = ends[0] + 1 if len(ends) else L
+        np.testing.assert_array_equal(tokens[b, :n], argmax[b, :n])
+        assert np.all(tokens[b, n:] == 0)
+
+
+def test_beam_of_width_one_is_greedy_and_wider_beams_score_no_worse(params):
+    frames, mask, _ = inputs()
+    model = Transformer(TINY)
+    greedy = greedy_decode(model, params, frames, mask, max_len=L)
+    np.testing.assert_array_equal(beam_search(model, params, frames, mask, max_len=L, beam=1), greedy)
+
+    def log_prob(tokens):
+        prefix = np.concatenate([np.full((B, 1), BOS), tokens[:, :-1]], axis=1)
+        logp = jax.nn.log_softmax(model.apply({"params": params}, frames, mask, prefix))
+        picked = np.take_along_axis(np.asarray(logp), np.asarray(tokens)[..., None], -1)[..., 0]
+        return np.sum(np.where(np.asarray(tokens) != 0, picked, 0.0), axis=1)
+
+    wide = beam_search(model, params, frames, mask, max_len=L, beam=4)
+    assert np.all(log_prob(wide) >= log_prob(greedy) - 1e-5)
