@@ -13,6 +13,8 @@ import sys
 
 COMMAND_MODULES = (
     "slt_jax.commands",
+    "slt_jax.extract",
+    "slt_jax.prepare.commands",
 )
 
 

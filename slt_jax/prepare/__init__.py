@@ -1,0 +1,1 @@
+"""From released corpora and other keypoint formats to the converted layout (no jax)."""
