@@ -27,7 +27,7 @@ from slt_jax.prepare.corpus import Report, staged_corpus
 SPLIT_FILES = {"si": "gsl_split_SI_{}.csv", "sd": "GSL_SD_{}.csv"}
 RELEASE_SPLITS = {"train": "train", "dev": "val", "test": "test"}  # release name -> ours
 FPS = 30  # RealSense D435 recordings; frame folders carry no rate
-_PATH = re.compile(r"(?:[^/]+/)?([^/]+_signer(\d+)_rep\d+_sentences/sentences\d+)")
+_PATH = re.compile(r"(?:[^/]+/)?([^/]+_(signer\d+)_rep\d+_sentences/sentences\d+)")
 _PATH_FORM = "[<scenario>/]<scenario>_signer<k>_rep<r>_sentences/sentences<NNNN>"
 
 
@@ -37,7 +37,7 @@ class Row:
 
     where: str  # file:line
     key: str  # <folder>/<sentence>
-    signer: str
+    signer: str  # signer<k>
     fields: tuple[str, ...]  # the fields after the path
 
 
