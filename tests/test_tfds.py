@@ -1,0 +1,66 @@
+"""The TFDS builder yields, split by split and sample by sample, what the direct reader yields."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from conftest import write_corpus
+from slt_jax import data
+from slt_jax.config import DataConfig
+from slt_jax.layout import read_annotations, write_annotations
+from slt_jax.tfds_builder import CorpusConfig, SltJaxCorpus, to_examples
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """The toy corpus, with gloss spans dropped from every other sample (as .pose imports have none)."""
+    root = tmp_path_factory.mktemp("corpus")
+    samples = write_corpus(root, n_train=12, n_eval=4, seed=3)
+    write_annotations(root, [s if i % 2 else dataclasses.replace(s, gloss_spans=None) for i, s in enumerate(samples)])
+    return root
+
+
+def assert_same_examples(got: list[data.Example], expected: list[data.Example]):
+    assert [e.id for e in got] == [e.id for e in expected]
+    for g, e in zip(got, expected):
+        assert g.reference == e.reference
+        assert g.frames.dtype == e.frames.dtype and g.tokens.dtype == e.tokens.dtype
+        np.testing.assert_array_equal(g.frames, e.frames)
+        np.testing.assert_array_equal(g.tokens, e.tokens)
+        if e.gloss_spans is None:
+            assert g.gloss_spans is None
+        else:
+            np.testing.assert_array_equal(g.gloss_spans, e.gloss_spans)
+
+
+@pytest.mark.parametrize("target", ["gloss", "text"])
+def test_data_source_equals_the_direct_reader(corpus, tmp_path, target):
+    splits = tfds.data_source(f"slt_jax_corpus/{target}", data_dir=tmp_path,
+                              builder_kwargs={"corpus": str(corpus)})
+    config = DataConfig(target=target)
+    vocab = data.fit_vocab(corpus, config)
+    assert sorted(splits) == ["test", "train", "val"]
+    for split, source in splits.items():
+        assert_same_examples(to_examples(source), data.load_examples(corpus, split, config, vocab))
+    builder = SltJaxCorpus(corpus=corpus, config=target, data_dir=tmp_path)
+    assert tuple(builder.info.metadata["vocab"]) == vocab.tokens
+    first = splits["train"][0]
+    assert first["frames"].shape[1] == 150 and first["reference"].decode() == (
+        read_annotations(corpus)[0].gloss if target == "gloss" else read_annotations(corpus)[0].text)
+    assert "tensorflow" not in sys.modules
+
+
+def test_a_custom_config_and_the_default_data_dir(corpus):
+    config = CorpusConfig(name="gloss3d", data=DataConfig(use_3d=True, groups=("right_hand",)))
+    builder = SltJaxCorpus(corpus=corpus, config=config)
+    builder.download_and_prepare()
+    assert (corpus / "tfds" / "slt_jax_corpus" / "gloss3d").is_dir()
+    vocab = data.fit_vocab(corpus, config.data)
+    assert_same_examples(to_examples(builder.as_data_source()["val"]),
+                         data.load_examples(corpus, "val", config.data, vocab))
+    assert builder.as_data_source()["val"][0]["frames"].shape[1] == 21 * 3
