@@ -202,10 +202,11 @@ def result_parts(result) -> dict[str, Sequence | None]:
 
 
 def resolve_backend(model: str | None) -> str:
-    """Checks that a backend can run offline and describes it; creates no graph.
+    """Checks that a backend can run offline and describes it.
 
     Raises:
-      LayoutError: mediapipe missing, no bundled models and no --model, or --model not a file.
+      LayoutError: mediapipe missing, no bundled models and no --model, or --model not a file
+        that loads as a HolisticLandmarker.
     """
     try:
         import mediapipe as mp
@@ -214,8 +215,13 @@ def resolve_backend(model: str | None) -> str:
     if model is not None:
         if not os.path.isfile(model):
             raise LayoutError(f"{model}: model file not found (expected a HolisticLandmarker .task bundle)")
-        if not hasattr(mp.tasks.vision, "HolisticLandmarker"):
+        vision = getattr(mp.tasks, "vision", None)
+        if not hasattr(vision, "HolisticLandmarker"):
             raise LayoutError(f"mediapipe {mp.__version__} has no HolisticLandmarker: {INSTALL_HINT}")
+        try:  # load it once here, so a bad bundle stops the run instead of failing every file
+            vision.HolisticLandmarker.create_from_model_path(model).close()
+        except Exception as e:
+            raise LayoutError(f"{model}: not a usable HolisticLandmarker bundle ({type(e).__name__}: {e})") from None
         return f"mediapipe {mp.__version__} tasks HolisticLandmarker ({os.path.abspath(model)})"
     if not hasattr(mp, "solutions"):
         raise LayoutError(f"mediapipe {mp.__version__} ships no Holistic models: {INSTALL_HINT}")

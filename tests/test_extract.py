@@ -107,7 +107,8 @@ def fake_mediapipe(monkeypatch):
     """A mediapipe module like the newest releases: Tasks API, no `solutions`."""
     module = types.ModuleType("mediapipe")
     module.__version__ = "1.2.3"
-    module.tasks = types.SimpleNamespace(vision=types.SimpleNamespace(HolisticLandmarker=object))
+    landmarker = types.SimpleNamespace(create_from_model_path=lambda path: types.SimpleNamespace(close=lambda: None))
+    module.tasks = types.SimpleNamespace(vision=types.SimpleNamespace(HolisticLandmarker=landmarker))
     monkeypatch.setitem(sys.modules, "mediapipe", module)
     return module
 
@@ -134,6 +135,15 @@ def test_cli_reports_a_missing_model_without_downloading(fake_mediapipe, tmp_pat
     assert code == 2
     assert "none.task: model file not found" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.extract_env
+def test_a_model_file_that_is_not_a_holistic_bundle_stops_the_run(tmp_path):
+    needs_mediapipe()
+    model = tmp_path / "empty.task"
+    model.write_bytes(b"")
+    with pytest.raises(LayoutError, match=r"empty\.task: not a usable HolisticLandmarker bundle"):
+        extract.resolve_backend(str(model))
 
 
 @pytest.mark.extract_env
