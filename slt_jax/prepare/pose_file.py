@@ -122,7 +122,7 @@ def read_holistic(path: str | os.PathLike, allow_partial: bool = False) -> tuple
         lacks = ", ".join(f"{n} of {b - a} {g}" for g, n in missing.items() for a, b in [LANDMARK_GROUPS[g]])
         raise LayoutError(
             f"{path}: a reduced Holistic layout ({len(target)} of {N_LANDMARKS} points; it lacks "
-            f"{lacks} points); allow partial layouts to read it with those points as NaN"
+            f"{lacks} points); read it with allow_partial (--allow-partial) to get those points as NaN"
         )
     data = np.ma.getdata(pose.body.data)
     if data.shape[1] != 1:
