@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "slt_jax.commands",
     "slt_jax.extract",
     "slt_jax.prepare.commands",
+    "slt_jax.synth.commands",
 )
 
 
