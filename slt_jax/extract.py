@@ -348,6 +348,8 @@ def extract(videos: str, out: str | os.PathLike, workers: int = 1, model: str | 
       model: a HolisticLandmarker .task file for the Tasks backend; None for the bundled models.
       progress: show a progress bar.
     """
+    if workers < 1:
+        raise LayoutError(f"--workers must be at least 1, got {workers}")
     backend = resolve_backend(model)
     out = Path(out)
     sources = find_sources(videos)

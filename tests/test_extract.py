@@ -15,6 +15,9 @@ import pytest
 from slt_jax import cli, extract
 from slt_jax.layout import LANDMARK_GROUPS, LayoutError
 
+# Run again in .venv-extract, the only environment with mediapipe 0.10.21.
+pytestmark = pytest.mark.extract_env
+
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 MEDIA = FIXTURES / "media"
 
@@ -134,10 +137,11 @@ def test_cli_reports_a_missing_model_without_downloading(fake_mediapipe, tmp_pat
                      "--model", str(tmp_path / "none.task")])
     assert code == 2
     assert "none.task: model file not found" in capsys.readouterr().err
+    assert cli.main(["extract", "--videos", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.extract_env
 def test_a_model_file_that_is_not_a_holistic_bundle_stops_the_run(tmp_path):
     needs_mediapipe()
     model = tmp_path / "empty.task"
@@ -146,7 +150,6 @@ def test_a_model_file_that_is_not_a_holistic_bundle_stops_the_run(tmp_path):
         extract.resolve_backend(str(model))
 
 
-@pytest.mark.extract_env
 def test_extract_real_recordings_resume_and_corrupt_input(tmp_path, capsys):
     needs_mediapipe()
     videos = tmp_path / "videos"
@@ -187,7 +190,6 @@ def test_extract_real_recordings_resume_and_corrupt_input(tmp_path, capsys):
     assert {p: p.stat().st_mtime_ns for p in (out / "poses").glob("*.npy")} == stamps
 
 
-@pytest.mark.extract_env
 def test_extraction_matches_pose_format_on_the_same_video(tmp_path):
     """pose-format's own Holistic run, stored in pixels and read back, equals ours."""
     needs_mediapipe()

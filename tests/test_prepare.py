@@ -15,6 +15,9 @@ from slt_jax.layout import LayoutError, load_pose, read_annotations, read_metada
 from slt_jax.prepare.corpus import REPORT
 from slt_jax.prepare.gsl import prepare_gsl
 
+# Also run in .venv-extract, where users extract and then prepare.
+pytestmark = pytest.mark.extract_env
+
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 POSES = FIXTURES / "pose"
 PHOENIX = "phoenix2014t_25October_2010_Monday_tagesschau-17"
@@ -189,7 +192,6 @@ def raw(name: str):
     return Pose.read((POSES / f"{name}.pose").read_bytes())
 
 
-@pytest.mark.extract_env
 def test_read_holistic_normalises_the_phoenix_sentence(pose_format):
     from slt_jax.prepare.pose_file import read_holistic
 
@@ -207,7 +209,6 @@ def test_read_holistic_normalises_the_phoenix_sentence(pose_format):
     assert 0.3 < face[..., 0].min() and face[..., 0].max() < 0.7 and face[..., 1].max() < 0.4
 
 
-@pytest.mark.extract_env
 @pytest.mark.parametrize("iris, world, n_points", [(False, True, 576), (True, False, 553), (True, True, 586)])
 def test_read_holistic_maps_refined_face_and_world_landmark_variants(pose_format, tmp_path, iris, world, n_points):
     from pose_format import Pose
@@ -245,7 +246,6 @@ def raw_points(path: Path) -> int:
     return Pose.read(path.read_bytes()).body.data.shape[2]
 
 
-@pytest.mark.extract_env
 def test_read_holistic_refuses_openpose_and_maps_the_reduced_layout_only_when_allowed(pose_format):
     from slt_jax.prepare.pose_file import read_holistic
 
@@ -274,7 +274,6 @@ def write_annotation_csv(path: Path, rows: list[tuple[str, str, str, str, str]])
     return path
 
 
-@pytest.mark.extract_env
 def test_prepare_pose_cli_converts_reports_and_refuses(pose_format, tmp_path, capsys):
     poses = tmp_path / "poses"
     poses.mkdir()

@@ -16,6 +16,9 @@ from slt_jax.layout import read_annotations, write_annotations
 from slt_jax.tfds_builder import CorpusConfig, SltJaxCorpus, to_examples
 
 
+# Also run in .venv-extract: the builder must import and work on the stack mediapipe pins.
+pytestmark = pytest.mark.extract_env
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """The toy corpus, with gloss spans dropped from every other sample (as .pose imports have none)."""
