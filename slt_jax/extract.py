@@ -79,6 +79,17 @@ def _relative_id(path: Path, base: Path) -> str:
     return base.resolve().name if rel == "." else rel
 
 
+def _is_glob(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def _glob_base(pattern: str) -> Path:
+    """The folders before a glob's first wildcard; ids are relative to them."""
+    parts = Path(pattern).parts
+    fixed = next((i for i, part in enumerate(parts) if _is_glob(part)), len(parts))
+    return Path(*parts[:fixed]) if fixed else Path(".")
+
+
 def _walk(folder: Path, base: Path) -> Iterator[Source]:
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
@@ -100,14 +111,12 @@ def find_sources(spec: str) -> list[Source]:
     Raises:
       LayoutError: nothing found, or two inputs share an id (e.g. a.mp4 and a.avi).
     """
-    if any(c in spec for c in "*?["):
-        parts = Path(spec).parts
-        fixed = next((i for i, p in enumerate(parts) if any(c in p for c in "*?[")), len(parts))
-        base, matches = Path(*parts[:fixed]) if fixed else Path("."), sorted(glob.glob(spec, recursive=True))
-    else:
-        if not os.path.exists(spec):
-            raise LayoutError(f"{spec}: no such file or folder")
+    if _is_glob(spec):
+        base, matches = _glob_base(spec), sorted(glob.glob(spec, recursive=True))
+    elif os.path.exists(spec):
         base, matches = (Path(spec) if os.path.isdir(spec) else Path(spec).parent), [spec]
+    else:
+        raise LayoutError(f"{spec}: no such file or folder")
     sources = []
     for match in map(Path, matches):
         suffix = match.suffix.lower()
