@@ -7,10 +7,13 @@ Public names are imported lazily, so that jax-free modules (`slt_jax.layout`,
 import importlib
 
 _EXPORTS = {
+    "AttentionRecord": "slt_jax.analysis.record",
     "ModelConfig": "slt_jax.config",
     "TrainConfig": "slt_jax.config",
     "Transformer": "slt_jax.model",
+    "extract_attention": "slt_jax.analysis.record",
     "load_run": "slt_jax.train",
+    "run_with_cache": "slt_jax.analysis.record",
 }
 
 __all__ = sorted(_EXPORTS)

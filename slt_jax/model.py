@@ -185,12 +185,16 @@ class Transformer(nn.Module):
         return self.pos_dropout(y + positions, deterministic=deterministic)
 
     def decode(self, tokens_BxL, memory_BxTxD, frame_mask_BxT, deterministic: bool = True,
-               causal: bool = True) -> jax.Array:
+               causal: bool = True, prefix_length=None) -> jax.Array:
         """Logits (B, L, V) for a whole target prefix; `causal=False` lets every position see
-        every other (what the authors' greedy re-run of the prefix did)."""
+        every other (what the authors' greedy re-run of the prefix did). With `prefix_length`
+        (possibly traced) only the first `prefix_length` positions are keys, so a prefix padded to
+        a static length decodes as if it stopped there."""
         y = self.embed_tokens(tokens_BxL, deterministic=deterministic)
         length = tokens_BxL.shape[1]
         self_mask = jnp.tril(jnp.ones((length, length), bool)) if causal else jnp.ones((length, length), bool)
+        if prefix_length is not None:
+            self_mask = self_mask & (jnp.arange(length) < prefix_length)
         cross_mask = frame_mask_BxT[:, None, None, :]
         for layer in self.decoder:
             y = layer(y, layer.self_attn.keys_values(y), self_mask, layer.cross_attn.keys_values(memory_BxTxD),
