@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -83,8 +82,8 @@ def token_losses(logits_BxLxV, target_BxL, sample_mask_B):
     }
 
 
-def make_train_step(model: Transformer, optimizer: optax.GradientTransformation) -> Callable:
-    """Returns the jitted step (state, batch, dropout_root) -> (state, sums); `state` is donated."""
+def train_step_fn(model: Transformer, optimizer: optax.GradientTransformation) -> Callable:
+    """The pure step (state, batch, dropout_root) -> (state, sums); jit or vmap it."""
 
     def loss_fn(params, batch, rng):
         logits = model.apply({"params": params}, batch["frames"], batch["frame_mask"],
@@ -99,15 +98,22 @@ def make_train_step(model: Transformer, optimizer: optax.GradientTransformation)
         params = optax.apply_updates(state.params, updates)
         return TrainState(state.step + 1, params, opt_state), sums
 
-    return jax.jit(train_step, donate_argnums=0)
+    return train_step
 
 
-def make_eval_step(model: Transformer) -> Callable:
+def eval_step_fn(model: Transformer) -> Callable:
+    """The pure step (params, batch) -> sums of loss, tokens and correct tokens."""
+
     def eval_step(params, batch):
         logits = model.apply({"params": params}, batch["frames"], batch["frame_mask"], batch["decoder_input"])
         return token_losses(logits, batch["target"], batch["sample_mask"])
 
-    return jax.jit(eval_step)
+    return eval_step
+
+
+def make_train_step(model: Transformer, optimizer: optax.GradientTransformation) -> Callable:
+    """The train step, jitted; its `state` argument is donated."""
+    return jax.jit(train_step_fn(model, optimizer), donate_argnums=0)
 
 
 def model_inputs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -115,16 +121,58 @@ def model_inputs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def summarise(sums: list[dict[str, jax.Array]], prefix: str) -> dict[str, float]:
-    """Mean loss and token accuracy from per-batch sums (one host sync for the whole list)."""
-    total = jax.device_get(jax.tree.map(lambda *xs: jnp.sum(jnp.stack(xs)), *sums))
-    tokens = max(int(total["tokens"]), 1)
-    return {f"{prefix}_loss": float(total["loss_sum"]) / tokens,
-            f"{prefix}_accuracy": float(total["correct"]) / tokens}
+    """Mean loss and token accuracy from per-batch sums (one host sync for the whole list);
+    sums with a leading seed axis give per-seed arrays."""
+    total = jax.device_get(jax.tree.map(lambda *xs: jnp.sum(jnp.stack(xs), axis=0), *sums))
+    tokens = np.maximum(total["tokens"], 1)
+    return {f"{prefix}_loss": total["loss_sum"] / tokens, f"{prefix}_accuracy": total["correct"] / tokens}
 
 
-def evaluate_loss(eval_step, params, examples, config: Config) -> dict[str, float]:
-    batches = data.make_batches(examples, config.data, config.train.batch_size)
-    return summarise([eval_step(params, model_inputs(b)) for b in batches], "val")
+def lower_is_better(metric: str, value):
+    """Accuracies are maximised, losses minimised: flip accuracies so lower is always better."""
+    return -value if metric.endswith("accuracy") else value
+
+
+@dataclasses.dataclass
+class Stopping:
+    """Early stopping and best-checkpoint bookkeeping, element-wise over seeds (one for a run).
+
+    `best` tracks `train.best_metric` (which parameters to keep) and `early` tracks
+    `train.early_stop_metric` (when to stop), both as lower-is-better values. A stopped seed
+    keeps its best parameters and is no longer updated.
+    """
+
+    best: np.ndarray
+    best_epoch: np.ndarray
+    early: np.ndarray
+    waited: np.ndarray
+    stopped: np.ndarray
+
+    @classmethod
+    def start(cls, n: int) -> "Stopping":
+        return cls(np.full(n, np.inf), np.zeros(n, int), np.full(n, np.inf), np.zeros(n, int), np.zeros(n, bool))
+
+    def update(self, epoch: int, record: dict, tc) -> np.ndarray:
+        """Takes one epoch's validation metrics (scalars or per-seed arrays); returns which
+        seeds improved their best metric (their parameters should be kept)."""
+        live = ~self.stopped
+        best = np.asarray(lower_is_better(tc.best_metric, record[tc.best_metric]), float)
+        early = np.asarray(lower_is_better(tc.early_stop_metric, record[tc.early_stop_metric]), float)
+        improved = live & (best < self.best)
+        self.best = np.where(improved, best, self.best)
+        self.best_epoch = np.where(improved, epoch, self.best_epoch)
+        better = live & (early < self.early)
+        self.early = np.where(better, early, self.early)
+        self.waited = np.where(better, 0, self.waited + live)
+        self.stopped = self.stopped | (self.waited >= tc.patience)
+        return improved
+
+    def to_json(self) -> dict:
+        return {k: v.tolist() for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Stopping":
+        return cls(**{k: np.asarray(v) for k, v in d.items()})
 
 
 class Checkpoints:
@@ -168,8 +216,9 @@ class Checkpoints:
         self.best.close()
 
 
-def _prepare_workdir(workdir: Path, config: Config, data_dir: Path) -> tuple[Config, data.Vocab]:
-    """Creates the workdir, or checks that an existing one holds the same run and reuses it."""
+def _prepare_workdir(workdir: Path, config: Config, data_dir: Path,
+                     vocab: data.Vocab | None = None) -> tuple[Config, data.Vocab]:
+    """Creates a run folder, or checks that an existing one holds the same run and reuses it."""
     config_path, vocab_path = workdir / "config.json", workdir / "vocab.json"
     if config_path.exists():
         vocab = data.Vocab.load(vocab_path)
@@ -179,7 +228,7 @@ def _prepare_workdir(workdir: Path, config: Config, data_dir: Path) -> tuple[Con
             raise LayoutError(f"{config_path}: the workdir holds a run with another config "
                               f"({saved.name}); resume it with the same settings or use a new workdir")
         return wanted, vocab
-    vocab = data.fit_vocab(data_dir, config.data)
+    vocab = vocab or data.fit_vocab(data_dir, config.data)
     config = resolve(config, vocab)
     workdir.mkdir(parents=True, exist_ok=True)
     vocab.save(vocab_path)
@@ -195,74 +244,101 @@ def _truncate_metrics(path: Path, last_epoch: int) -> None:
         write_text(path, "".join(l + "\n" for l in lines))
 
 
-def train(config: Config, data_dir, workdir, progress: bool = True) -> dict[str, Any]:
-    """Trains until early stopping or `train.max_epochs`, resuming from the latest checkpoint.
+def _seed_state(config: Config, optimizer, seed: int) -> tuple[TrainState, jax.Array]:
+    init_rng, dropout_root = jax.random.split(jax.random.key(seed))
+    params = init_params(config, init_rng)
+    return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params)), dropout_root
+
+
+def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True) -> list[dict[str, Any]]:
+    """Trains one config for several seeds at once, as one vmapped, jit-compiled program.
+
+    Seed k uses `train.seed + k` for its initialisation and dropout keys; all seeds see the same
+    batches (data order and frame sampling from `train.seed` and the epoch). Each seed stops
+    early on its own and keeps its own best parameters. With one run folder this is plain
+    training of one model.
+
+    Args:
+      config: the run's configuration.
+      data_dir: a corpus in the converted layout.
+      workdir: where the shared state goes (config, vocabulary, `checkpoints/latest`).
+      run_dirs: one folder per seed, each becoming a normal run (`load_run` reads it): config
+        with its seed, vocabulary, `checkpoints/best`, `metrics.jsonl`. Default: [workdir].
 
     Returns:
-      The last epoch's metrics plus `best_epoch`, `best_<best_metric>` and `stopped_early`.
+      Per seed: the last epoch's metrics plus `best_epoch`, `best_<best_metric>`, `stopped_early`.
     """
     from tqdm import tqdm
 
     data_dir, workdir = Path(data_dir), Path(workdir)
+    run_dirs = [Path(d) for d in (run_dirs or [workdir])]
     config, vocab = _prepare_workdir(workdir, config, data_dir)
     tc = config.train
+    seeds = [tc.seed + k for k in range(len(run_dirs))]
+    for run_dir, seed in zip(run_dirs, seeds):
+        _prepare_workdir(run_dir, config.replace(train=dataclasses.replace(tc, seed=seed)), data_dir, vocab)
     train_examples = data.load_examples(data_dir, "train", config.data, vocab, progress)
     val_examples = data.load_examples(data_dir, "val", config.data, vocab, progress)
 
-    model = Transformer(config.model)
-    optimizer = optax.adam(tc.learning_rate)
-    init_rng, dropout_root = jax.random.split(jax.random.key(tc.seed))
-    params = init_params(config, init_rng)
-    state = TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
-    loop = {"epoch": 0, "best_early": -math.inf, "best_metric": math.inf, "best_epoch": 0,
-            "waited": 0, "stopped_early": False}
-
+    model, optimizer = Transformer(config.model), optax.adam(tc.learning_rate)
+    stack = lambda *xs: jax.tree.map(lambda *leaves: jnp.stack(leaves), *xs)
+    state, dropout_roots = stack(*(_seed_state(config, optimizer, seed) for seed in seeds))
+    epoch, stopping = 0, Stopping.start(len(seeds))
     checkpoints = Checkpoints(workdir / "checkpoints")
     restored = checkpoints.restore_latest(state)
     if restored is not None:
         state, loop = restored
-    metrics_path = workdir / "metrics.jsonl"
-    _truncate_metrics(metrics_path, loop["epoch"])
+        epoch, stopping = loop["epoch"], Stopping.from_json(loop["stopping"])
+    best_checkpoints = [Checkpoints(d / "checkpoints") for d in run_dirs]
+    for run_dir in run_dirs:
+        _truncate_metrics(run_dir / "metrics.jsonl", epoch)
 
-    train_step, eval_step = make_train_step(model, optimizer), make_eval_step(model)
-    sign = lambda name: -1.0 if name.endswith("accuracy") else 1.0  # lower is better after sign
-    record = {}
-    bar = tqdm(total=tc.max_epochs, initial=loop["epoch"], desc=f"train {config.name}", unit="epoch",
-               disable=not progress)
-    while loop["epoch"] < tc.max_epochs and not loop["stopped_early"]:
-        epoch = loop["epoch"] + 1
+    train_step = jax.jit(jax.vmap(train_step_fn(model, optimizer), in_axes=(0, None, 0)), donate_argnums=0)
+    eval_step = jax.jit(jax.vmap(eval_step_fn(model), in_axes=(0, None)))
+    records = [{} for _ in seeds]
+    bar = tqdm(total=tc.max_epochs, initial=epoch, desc=f"train {config.name} x{len(seeds)} seeds",
+               unit="epoch", disable=not progress)
+    while epoch < tc.max_epochs and not stopping.stopped.all():
+        epoch += 1
         start = time.perf_counter()
         rng = np.random.default_rng([tc.seed, epoch])
         sums = []
         for batch in data.make_batches(train_examples, config.data, tc.batch_size, rng):
-            state, step_sums = train_step(state, model_inputs(batch), dropout_root)
+            state, step_sums = train_step(state, model_inputs(batch), dropout_roots)
             sums.append(step_sums)
-        record = {"epoch": epoch, "step": int(state.step), **summarise(sums, "train")}
-        if not math.isfinite(record["train_loss"]):
+        record = summarise(sums, "train")
+        if not np.all(np.isfinite(record["train_loss"])):
             raise FloatingPointError(f"{workdir}: non-finite training loss in epoch {epoch} "
-                                     f"(step {int(state.step)}); the last good checkpoint is kept")
-        record |= evaluate_loss(eval_step, state.params, val_examples, config)
-        record["seconds"] = time.perf_counter() - start
-        record["samples_per_s"] = len(train_examples) / record["seconds"]
+                                     f"(step {int(state.step[0])}); the last good checkpoint is kept")
+        val_batches = data.make_batches(val_examples, config.data, tc.batch_size)
+        record |= summarise([eval_step(state.params, model_inputs(b)) for b in val_batches], "val")
+        seconds = time.perf_counter() - start
 
-        if sign(tc.best_metric) * record[tc.best_metric] < loop["best_metric"]:
-            loop |= {"best_metric": sign(tc.best_metric) * record[tc.best_metric], "best_epoch": epoch}
-            checkpoints.save_best(epoch, state.params)
-        if -sign(tc.early_stop_metric) * record[tc.early_stop_metric] > loop["best_early"]:
-            loop |= {"best_early": -sign(tc.early_stop_metric) * record[tc.early_stop_metric], "waited": 0}
-        else:
-            loop["waited"] += 1
-        loop |= {"epoch": epoch, "stopped_early": loop["waited"] >= tc.patience}
-        with open(metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-        checkpoints.save_latest(epoch, state, loop)
+        improved = stopping.update(epoch, record, tc)
+        for k in np.flatnonzero(improved):
+            best_checkpoints[k].save_best(epoch, jax.tree.map(lambda x: x[k], state.params))
+        for k, run_dir in enumerate(run_dirs):
+            records[k] = {"epoch": epoch, "step": int(state.step[k]),
+                          **{name: float(values[k]) for name, values in record.items()},
+                          "seconds": seconds, "samples_per_s": len(seeds) * len(train_examples) / seconds}
+            with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(records[k]) + "\n")
+        checkpoints.save_latest(epoch, state, {"epoch": epoch, "stopping": stopping.to_json()})
         bar.update(1)
-        bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{record['val_accuracy']:.3f}",
-                        samples_s=f"{record['samples_per_s']:.0f}")
+        bar.set_postfix(loss=f"{np.mean(record['train_loss']):.3f}", val_acc=f"{np.mean(record['val_accuracy']):.3f}",
+                        samples_s=f"{records[0]['samples_per_s']:.0f}")
     bar.close()
-    checkpoints.close()
-    return record | {"best_epoch": loop["best_epoch"], "stopped_early": loop["stopped_early"],
-                     f"best_{tc.best_metric}": sign(tc.best_metric) * loop["best_metric"]}
+    for c in [checkpoints, *best_checkpoints]:
+        c.close()
+    sign = lambda v: lower_is_better(tc.best_metric, v)
+    return [records[k] | {"best_epoch": int(stopping.best_epoch[k]), "stopped_early": bool(stopping.stopped[k]),
+                          f"best_{tc.best_metric}": float(sign(stopping.best[k]))} for k in range(len(seeds))]
+
+
+def train(config: Config, data_dir, workdir, progress: bool = True) -> dict[str, Any]:
+    """Trains one model until early stopping or `train.max_epochs`, resuming from the latest
+    checkpoint in `workdir`; see `fit`."""
+    return fit(config, data_dir, workdir, progress=progress)[0]
 
 
 def load_run(workdir) -> Run:
