@@ -13,6 +13,7 @@ import functools
 import numpy as np
 
 from slt_jax.synth import landmarks as lm
+from slt_jax.synth.geometry import rotate, translate
 
 EYE_Y, BROW_Y, MOUTH_Y = -0.015, -0.045, 0.062
 FACE_HALF_WIDTH, FOREHEAD_Y, CHIN_Y = 0.07, -0.105, 0.115
@@ -109,5 +110,6 @@ def face_points(centre: np.ndarray, rotation: np.ndarray, expression: np.ndarray
     Returns:
       (T, 468, 3) face points in the body frame.
     """
-    local = template() + np.einsum("te,epd->tpd", expression, expression_basis())
-    return centre[:, None, :] + scale * np.einsum("tij,tpj->tpi", rotation, local)
+    basis = expression_basis().reshape(len(EXPRESSIONS), -1)
+    local = template().reshape(1, -1) + sum(expression[:, k, None] * basis[k] for k in range(len(basis)))
+    return translate(rotate(local.reshape(len(expression), lm.N_FACE, 3), scale * rotation), centre)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from slt_jax.synth import landmarks as lm
+from slt_jax.synth.geometry import quat_to_matrix, rotate, translate, unit
 
 # Handshape parameters, each about 0..1: flexion at the knuckles and at the two finger joints
 # (index, middle, ring, pinky), finger spread, thumb opposition (towards the palm), thumb flexion.
@@ -55,10 +56,6 @@ PALM_CENTRE = np.array([0.0, -0.055, 0.0])  # wrist to palm centre, unrotated
 _A, _B, _N = np.eye(3)[[1]] * -1, np.eye(3)[[0]], np.eye(3)[[2]] * -1  # finger, thumb side, palm
 
 
-def _unit(v):
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
-
-
 def local_hand(shape: np.ndarray) -> np.ndarray:
     """The unrotated right hand for each handshape, (T, 21, 3) metres relative to the wrist."""
     a, b, n = _A[0], _B[0], _N[0]
@@ -82,9 +79,9 @@ def local_hand(shape: np.ndarray) -> np.ndarray:
     abduct = np.radians(20.0 + 45.0 * shape[:, SPREAD, None])
     beside = np.cos(abduct) * a + np.sin(abduct) * b
     oppose = shape[:, THUMB_OPPOSE, None]
-    direction = _unit((1 - oppose) * beside + oppose * _unit(0.55 * a + 0.2 * b + 0.8 * n))
+    direction = unit((1 - oppose) * beside + oppose * unit(0.55 * a + 0.2 * b + 0.8 * n))
     curl = -b + 0.4 * n
-    curl = _unit(curl - np.sum(curl * direction, -1, keepdims=True) * direction)
+    curl = unit(curl - np.sum(curl * direction, -1, keepdims=True) * direction)
     flex = np.radians([0.0, 40.0, 95.0]) * shape[:, THUMB_FLEX, None]  # (T, 3)
     thumb_seg = (np.cos(flex)[..., None] * direction[:, None]
                  + np.sin(flex)[..., None] * curl[:, None]) * _THUMB_BONES[:, None]
@@ -93,36 +90,11 @@ def local_hand(shape: np.ndarray) -> np.ndarray:
     return out
 
 
-def quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    """Rotation matrices from (..., 4) quaternions (w, x, y, z), normalised here."""
-    w, x, y, z = np.moveaxis(_unit(q), -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
-
-
-def quat_multiply(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """The rotation q followed by p, for (..., 4) quaternions."""
-    pw, px, py, pz = np.moveaxis(p, -1, 0)
-    qw, qx, qy, qz = np.moveaxis(q, -1, 0)
-    return np.stack([pw * qw - px * qx - py * qy - pz * qz, pw * qx + px * qw + py * qz - pz * qy,
-                     pw * qy - px * qz + py * qw + pz * qx, pw * qz + px * qy - py * qx + pz * qw], -1)
-
-
-def quat_from_rotvec(v: np.ndarray) -> np.ndarray:
-    """Quaternions from (..., 3) rotation vectors (axis times angle in radians)."""
-    angle = np.linalg.norm(v, axis=-1, keepdims=True)
-    axis = v / np.maximum(angle, 1e-12)
-    return np.concatenate([np.cos(angle / 2), np.sin(angle / 2) * axis], -1)
-
-
 def facing(fingers, palm) -> np.ndarray:
     """The quaternion that points the fingers towards `fingers` and the palm towards `palm`."""
-    a = _unit(np.asarray(fingers, float))
+    a = unit(np.asarray(fingers, float))
     n = np.asarray(palm, float)
-    n = _unit(n - (n @ a) * a)
+    n = unit(n - (n @ a) * a)
     m = np.column_stack([np.cross(a, n), -a, -n])  # where the x, y and z axes go
     # Read the quaternion off its largest component, which keeps the division well conditioned.
     w2 = np.array([1 + m[0, 0] + m[1, 1] + m[2, 2], 1 + m[0, 0] - m[1, 1] - m[2, 2],
@@ -170,4 +142,4 @@ def hand_points(shape: np.ndarray, orientation: np.ndarray, wrist: np.ndarray, s
     Returns:
       (T, 21, 3) landmarks.
     """
-    return wrist[:, None] + size * np.einsum("tij,tpj->tpi", quat_to_matrix(orientation), local_hand(shape))
+    return translate(rotate(local_hand(shape), size * quat_to_matrix(orientation)), wrist)

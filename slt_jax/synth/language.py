@@ -158,6 +158,16 @@ def _inflect(citation: str, ending: str) -> str:
     return citation[:-1] + ending
 
 
+def _noun_phrase(phrase: list[tuple[Gloss, int]], is_object: bool) -> list[tuple[str, int | None]]:
+    """Article, numbers and adjectives (agreeing with the noun), then the noun."""
+    (noun, noun_pos), *modifiers = phrase
+    out = [(_ARTICLES[noun.gender][is_object], None)]
+    for gloss, pos in modifiers:
+        word = gloss.words[0]
+        out.append((_inflect(word, _ADJECTIVE_ENDINGS[noun.gender]) if gloss.category == "adjective" else word, pos))
+    return out + [(w, noun_pos) for w in noun.words]
+
+
 def _spoken(clause: list[tuple[str, int]], glosses: list[Gloss], first: int,
             overt_subject: bool) -> list[tuple[str, int | None]]:
     """The spoken words of one clause, each with the sentence position of its gloss."""
@@ -175,17 +185,17 @@ def _spoken(clause: list[tuple[str, int]], glosses: list[Gloss], first: int,
     out = [(g.words[0], pos) for g, pos in by_role["question"]]
     if overt_subject or not has_verb:
         out += [(g.words[0], pos) for g, pos in by_role["subject"]]
-    out += [("den", pos) for _, pos in by_role["negation"]]
+    predicate = [("den", pos) for _, pos in by_role["negation"]]
     for k, (gloss, pos) in enumerate(by_role["verb"]):
-        out += [("na", None)] * (k > 0) + [(_inflect(gloss.words[0], _PERSON_ENDINGS[person]), pos)]
+        predicate += [("na", None)] * (k > 0) + [(_inflect(gloss.words[0], _PERSON_ENDINGS[person]), pos)]
+    objects = [_noun_phrase(phrase, has_verb) for phrase in phrases]
     if not has_verb and len(parts) > 1:
-        out.append(("einai", None))
-    for (noun, noun_pos), *modifiers in phrases:
-        out.append((_ARTICLES[noun.gender][has_verb], None))
-        for gloss, pos in modifiers:  # spoken before the noun, adjectives agreeing with it
-            word = gloss.words[0]
-            out.append((_inflect(word, _ADJECTIVE_ENDINGS[noun.gender]) if gloss.category == "adjective" else word, pos))
-        out += [(w, noun_pos) for w in noun.words]
+        # "X is Y": the copula follows the subject, or else the first noun phrase.
+        predicate.append(("einai", None))
+        objects.insert(0 if by_role["subject"] or not objects else 1, predicate)
+    else:
+        objects.insert(0, predicate)
+    out += [word for phrase in objects for word in phrase]
     for role in ("single", "time"):
         out += [(w, pos) for gloss, pos in by_role[role] for w in gloss.words]
     return out

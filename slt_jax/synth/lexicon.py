@@ -88,8 +88,8 @@ def make_form(rng: np.random.Generator) -> SignForm:
     near_face = location in HEAD_LOCATIONS or location == "base"
     size = {"hold": 0.01, "line": rng.uniform(0.06, 0.22), "arc": rng.uniform(0.06, 0.2),
             "circle": rng.uniform(0.03, 0.08), "repeat": rng.uniform(0.03, 0.09)}[path]
-    cycles = int(rng.integers(2, 4)) if path == "repeat" else int(rng.integers(1, 3)) if path == "circle" else 1
-    frames = {"hold": 10, "line": 12, "arc": 13, "circle": 9 + 4 * cycles, "repeat": 8 + 3 * cycles}[path]
+    cycles = {"repeat": 2 + (rng.random() < 0.3), "circle": 1 + (rng.random() < 0.3)}.get(path, 1)
+    frames = {"hold": 7, "line": 8, "arc": 9, "circle": 4 + 4 * cycles, "repeat": 4 + 3 * cycles}[path]
     return SignForm(
         hands=hands, handshape=handshape,
         end_handshape=HANDSHAPE_CHANGES[handshape] if change else handshape,

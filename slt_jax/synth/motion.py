@@ -18,7 +18,7 @@ import dataclasses
 
 import numpy as np
 
-from slt_jax.synth import hand
+from slt_jax.synth import geometry, hand
 from slt_jax.synth.lexicon import SignForm
 from slt_jax.synth.signal import drift, ease, smooth
 from slt_jax.synth.signer import Signer, idle_position, locations, rest_position
@@ -26,7 +26,7 @@ from slt_jax.synth.signer import Signer, idle_position, locations, rest_position
 POS, SHAPE, QUAT = slice(0, 3), slice(3, 3 + hand.SHAPE_SIZE), slice(3 + hand.SHAPE_SIZE, 7 + hand.SHAPE_SIZE)
 STATE_SIZE = 7 + hand.SHAPE_SIZE
 COARTICULATION = 0.2  # how far a sign's start and end are pulled towards its neighbours
-TRANSITION_SPEED = 0.03  # metres per frame for the distance part of a transition's duration
+TRANSITION_SPEED = 0.05  # metres per frame for the distance part of a transition's duration
 HOLD = 0.12  # share of a sign spent still at each end
 _BASE_HAND = np.array([-0.04, 0.22, -0.28])  # the still hand of a two-handed "base" sign
 _ON_BASE = np.array([0.0, -0.045, -0.03])  # the active palm, just above and in front of it
@@ -80,14 +80,14 @@ def _path(form: SignForm, m: np.ndarray, size: float, phase: float) -> np.ndarra
 
 def _orientations(form: SignForm, m: np.ndarray, tilt: np.ndarray) -> np.ndarray:
     """Palm orientation per frame, with the sign's local wrist movement, (n, 4)."""
-    q = hand.quat_multiply(hand.quat_from_rotvec(np.asarray(form.tilt) + tilt),
+    q = geometry.quat_multiply(geometry.quat_from_rotvec(np.asarray(form.tilt) + tilt),
                            hand.ORIENTATIONS[form.orientation])
     q = np.tile(q, (len(m), 1))
     if form.local in ("twist", "nod"):
         # Twist turns about the fingers' axis, nod about the knuckles' (the thumb-side axis).
-        axis = hand.quat_to_matrix(q[0]) @ (np.array([0, -1.0, 0]) if form.local == "twist" else np.eye(3)[0])
+        axis = geometry.quat_to_matrix(q[0]) @ (np.array([0, -1.0, 0]) if form.local == "twist" else np.eye(3)[0])
         angle = (0.5 if form.local == "twist" else 0.4) * np.sin(2 * np.pi * max(form.cycles, 2) * m)
-        q = hand.quat_multiply(hand.quat_from_rotvec(angle[:, None] * axis), q)
+        q = geometry.quat_multiply(geometry.quat_from_rotvec(angle[:, None] * axis), q)
     return q
 
 
@@ -143,7 +143,7 @@ def _transition(a: np.ndarray, b: np.ndarray, frames: int) -> np.ndarray:
 
 def _transition_frames(a: list[np.ndarray], b: list[np.ndarray], pace: float) -> int:
     dist = max(np.linalg.norm(x[-1, POS] - y[0, POS]) for x, y in zip(a, b))
-    return max(1, round(pace * (2 + dist / TRANSITION_SPEED)))
+    return max(1, round(pace * (1 + dist / TRANSITION_SPEED)))
 
 
 def _continuous_quaternions(x: np.ndarray) -> np.ndarray:
@@ -178,7 +178,7 @@ def perform(forms: list[SignForm], variations: list[Variation], signer: Signer,
     Returns:
       The hands' states per frame and each sign's [start, end) frame span.
     """
-    pace = tempo * signer.speed * float(np.exp(rng.normal(0, 0.08)))
+    pace = tempo * signer.speed * float(np.exp(rng.normal(0, 0.15)))
     rest = state(1, rest_position(signer), hand.RELAXED, hand.REST_ORIENTATIONS[signer.rest])[0]
     # The idle hand drops to rest if the signer rests with hanging arms, else waits low in front.
     idle = rest if signer.rest == "hanging" else state(
@@ -199,8 +199,8 @@ def perform(forms: list[SignForm], variations: list[Variation], signer: Signer,
         others.append(other)
     for hands in (dominants, others):
         _coarticulate(hands)
-    rest_in = round(pace * np.exp(rng.normal(np.log(14), 0.45)))
-    rest_out = round(pace * np.exp(rng.normal(np.log(16), 0.45)))
+    rest_in = max(1, round(pace * np.exp(rng.normal(np.log(6), 1.0))))
+    rest_out = max(1, round(pace * np.exp(rng.normal(np.log(7), 1.0))))
     segments = [[np.repeat(rest[None], rest_in, 0)] * 2]
     spans, length = [], rest_in
     for dominant, other in zip(dominants, others):
@@ -209,8 +209,8 @@ def perform(forms: list[SignForm], variations: list[Variation], signer: Signer,
         spans.append((length + gap, length + gap + len(dominant)))
         length += gap + len(dominant)
         segments.append([dominant, other])
-        if rng.random() < 0.04:  # a hesitation: the hands hold still before going on
-            pause = round(pace * np.exp(rng.normal(np.log(10), 0.6)))
+        if rng.random() < 0.05:  # a hesitation: the hands hold still before going on
+            pause = max(1, round(pace * np.exp(rng.normal(np.log(12), 0.8))))
             segments.append([np.repeat(x[-1:], pause, 0) for x in (dominant, other)])
             length += pause
     end = [np.repeat(rest[None], rest_out, 0)] * 2

@@ -129,7 +129,7 @@ def elbows(shoulder: np.ndarray, wrist: np.ndarray, upper: float, fore: float) -
     reach = reach * np.minimum(1.0, limit / np.maximum(dist, 1e-9))
     dist = np.clip(dist, abs(upper - fore) + 1e-3, limit)
     axis = reach / dist
-    pole = np.array([-0.35, 0.6, 0.7])
+    pole = np.array([-0.6, 0.6, 0.5])
     pole = pole - np.sum(pole * axis, -1, keepdims=True) * axis
     pole /= np.linalg.norm(pole, axis=-1, keepdims=True)
     along = (upper**2 - fore**2 + dist**2) / (2 * dist)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from slt_jax.layout import N_LANDMARKS
-from slt_jax.synth import face, hand
+from slt_jax.synth import face, geometry, hand
 from slt_jax.synth import landmarks as lm
 from slt_jax.synth.motion import POS, QUAT, SHAPE, Performance
 from slt_jax.synth.signal import drift
@@ -21,7 +21,7 @@ _MIRROR = np.array([-1.0, 1.0, 1.0])
 def arm(states: np.ndarray, signer: Signer) -> dict[str, np.ndarray]:
     """Shoulder, elbow, wrist (T, 3) and hand (T, 21, 3) of a right arm following hand states."""
     palm, quat = states[:, POS], states[:, QUAT]
-    target = palm - signer.hand_size * hand.quat_to_matrix(quat) @ hand.PALM_CENTRE
+    target = palm - signer.hand_size * geometry.rotate(hand.PALM_CENTRE[None, None], geometry.quat_to_matrix(quat))[:, 0]
     # The shoulder rises and comes forward a little as the hand goes up to the face.
     lift = np.clip((0.12 - target[:, 1:2]) / 0.3, 0.0, 1.0)
     shoulder = np.array([-signer.shoulder_width / 2, 0.0, 0.0]) + lift * [0.0, -0.03, -0.015]
@@ -73,11 +73,11 @@ def skeleton(perf: Performance, signer: Signer, rng: np.random.Generator) -> np.
             body[:, lm.LEFT_HIP + offset + first] = point
         start = lm.LEFT_HAND if side > 0 else lm.RIGHT_HAND
         out[:, start:start + lm.N_HAND] = arm_["hand"]
-    # The head turns and nods a little, on its own and at the end of the sentence.
+    # The head nods, turns and tilts a little (radians about x, y and z).
     angles = drift(rng, frames, 20.0, 3) * [0.04, 0.06, 0.03]
     centre = head_centre(signer) + 0.005 * drift(rng, frames, 10.0, 3)
-    rotation = hand.quat_to_matrix(hand.quat_from_rotvec(angles))
-    points = face.face_points(centre, rotation, _expressions(frames, perf.spans, rng), signer.head_size)
+    turn = geometry.quat_to_matrix(geometry.quat_from_rotvec(angles))
+    points = face.face_points(centre, turn, _expressions(frames, perf.spans, rng), signer.head_size)
     out[:, lm.FACE:lm.FACE + lm.N_FACE] = points
     body[:, lm.NOSE] = points[:, lm.NOSE_TIP]
     body[:, lm.LEFT_EYE_INNER], body[:, lm.LEFT_EYE_OUTER] = points[:, 362], points[:, 263]
@@ -86,6 +86,7 @@ def skeleton(perf: Performance, signer: Signer, rng: np.random.Generator) -> np.
     body[:, lm.RIGHT_EYE] = points[:, lm.RIGHT_EYE_UPPER + lm.RIGHT_EYE_LOWER].mean(1)
     body[:, lm.MOUTH_LEFT], body[:, lm.MOUTH_RIGHT] = points[:, 291], points[:, 61]
     for index, side in ((lm.LEFT_EAR, 1), (lm.RIGHT_EAR, -1)):
-        body[:, index] = centre + signer.head_size * rotation @ np.array([side * 0.078, 0.0, 0.04])
+        ear = np.array([[[side * 0.078, 0.0, 0.04]]])
+        body[:, index] = centre + signer.head_size * geometry.rotate(ear, turn)[:, 0]
     # The whole body sways slowly.
-    return out + 0.006 * drift(rng, frames, 25.0, 3)[:, None]
+    return geometry.translate(out, 0.006 * drift(rng, frames, 25.0, 3))

@@ -18,23 +18,37 @@ from slt_jax.synth.signal import drift
 from slt_jax.synth.signer import IMAGE_SIZE, Signer
 
 CAMERA_DISTANCE = 2.5  # metres from the camera to the shoulders, for perspective
-# Jitter in pixels per body landmark: steady at the head, looser down the arms, loose off-image.
-_BODY_JITTER = np.array([0.8] * 11 + [1.5, 1.5, 2.5, 2.5, 3.0, 3.0] + [3.5] * 6 + [4.0, 4.0] + [8.0] * 8)
-_PARTS = {"left": lm.LEFT_HAND, "right": lm.RIGHT_HAND}
+_BODY, _FACE = slice(lm.BODY, lm.BODY + lm.N_BODY), slice(lm.FACE, lm.FACE + lm.N_FACE)
+_HANDS = (lm.LEFT_HAND, lm.RIGHT_HAND)
 
 
-def project(points: np.ndarray, signer: Signer) -> tuple[np.ndarray, np.ndarray]:
+# How loosely the tracker holds each body landmark, in pixels: steady at the head, looser down
+# the arms, loose for the legs off the image.
+_BODY_PX = np.array([0.8] * 11 + [1.5, 1.5, 2.5, 2.5, 3.0, 3.0] + [3.5] * 6 + [4.0, 4.0] + [8.0] * 8)
+
+
+def _jitter_scales() -> tuple[np.ndarray, np.ndarray]:
+    """Frame-to-frame jitter in pixels per landmark, (543,) for x and y and (543,) for depth."""
+    xy, z = np.full(N_LANDMARKS, 0.7), np.full(N_LANDMARKS, 1.5)  # hands
+    xy[_BODY], z[_BODY] = 0.5 * _BODY_PX, 8.0
+    xy[_FACE], z[_FACE] = 0.35, 0.5
+    return xy, z
+
+
+_JITTER_XY, _JITTER_Z = _jitter_scales()
+
+
+def project(points: np.ndarray, signer: Signer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The camera's view of body-frame points (T, P, 3).
 
     Returns:
-      (pixels (T, P, 2), depth (T, P) in metres towards the back, same pixel scale as x).
+      x, y in pixels and depth (towards the back, on the pixel scale), each (T, P).
     """
     c, s = np.cos(signer.yaw), np.sin(signer.yaw)
     x, y, z = np.moveaxis(points, -1, 0)
     x, z = c * x + s * z, -s * x + c * z  # the body turned about its vertical axis
     scale = signer.px_per_m * CAMERA_DISTANCE / (CAMERA_DISTANCE + z)
-    pixels = np.stack([signer.centre_px[0] + scale * x, signer.centre_px[1] + scale * y], -1)
-    return pixels, z * signer.px_per_m
+    return signer.centre_px[0] + scale * x, signer.centre_px[1] + scale * y, z * signer.px_per_m
 
 
 def _lost_runs(hazard: np.ndarray, recover: float, rng: np.random.Generator) -> np.ndarray:
@@ -51,44 +65,52 @@ def observe(points: np.ndarray, signer: Signer, rng: np.random.Generator) -> np.
     """MediaPipe-like landmarks from body-frame points (T, 543, 3): (T, 1, 543, 3) float32."""
     frames = len(points)
     width, height = IMAGE_SIZE
-    pixels, depth = project(points, signer)
-    body = slice(lm.BODY, lm.BODY + lm.N_BODY)
-    face = slice(lm.FACE, lm.FACE + lm.N_FACE)
-    # Landmark jitter: a slowly wandering part plus frame-to-frame noise.
-    pixels[:, body] += _BODY_JITTER[:, None] * (0.85 * _wander(rng, frames, lm.N_BODY, 2.0)
-                                                + 0.5 * rng.standard_normal((frames, lm.N_BODY, 2)))
-    pixels[:, face] += 0.8 * _wander(rng, frames, 1, 3.0) + 0.35 * rng.standard_normal((frames, lm.N_FACE, 2))
-    z = np.empty((frames, N_LANDMARKS))
-    hips = depth[:, [lm.LEFT_HIP, lm.RIGHT_HIP]].mean(1, keepdims=True)
-    z[:, body] = depth[:, body] - hips + 8.0 * rng.standard_normal((frames, lm.N_BODY))
-    z[:, face] = depth[:, face] - depth[:, face].mean(1, keepdims=True) + rng.normal(0, 0.5, (frames, lm.N_FACE))
-    hip_line = pixels[:, [lm.LEFT_HIP, lm.RIGHT_HIP], 1].mean(1)
-    palms = {}
-    for name, start in _PARTS.items():
-        part = slice(start, start + lm.N_HAND)
-        pixels[:, part] += 1.2 * _wander(rng, frames, 1, 1.5) + 0.7 * rng.standard_normal((frames, lm.N_HAND, 2))
-        z[:, part] = depth[:, part] - depth[:, start:start + 1] + rng.normal(0, 1.5, (frames, lm.N_HAND))
-        z[:, start] = 0.0  # MediaPipe puts the hand's depth origin at its wrist
-        palms[name] = pixels[:, [start, start + 9]].mean(1)
-    out = np.concatenate([pixels / [width, height], z[..., None] / width], -1)
-    apart = np.linalg.norm(palms["left"] - palms["right"], axis=-1) > 0.1 * signer.px_per_m
-    nose = pixels[:, lm.NOSE]
+    x, y, depth = project(points, signer)
+    noise = rng.standard_normal((3, frames, N_LANDMARKS))
+    x += _JITTER_XY * noise[0] + _wander(rng, frames)
+    y += _JITTER_XY * noise[1] + _wander(rng, frames)
+    # Depth origins: the hips' midpoint for the body, the centre for the face, the wrist per hand.
+    origin = np.empty_like(depth)
+    origin[:, _BODY] = depth[:, [lm.LEFT_HIP, lm.RIGHT_HIP]].mean(1, keepdims=True)
+    origin[:, _FACE] = depth[:, _FACE].mean(1, keepdims=True)
+    for start in _HANDS:
+        origin[:, start:start + lm.N_HAND] = depth[:, start:start + 1]
+        noise[2, :, start] = 0.0  # the wrist is the origin exactly
+    z = depth - origin + _JITTER_Z * noise[2]
+    palms = [np.stack([v[:, [start, start + 9]].mean(1) for v in (x, y)], -1) for start in _HANDS]
+    missed = _missed_hands(x, y, palms, signer, rng)
+    nose = np.stack([x[:, lm.NOSE], y[:, lm.NOSE]], -1)
     covered = np.zeros(frames, bool)
-    for name, start in _PARTS.items():
-        palm = palms[name]
+    for palm in palms:
+        covered |= np.linalg.norm(palm - nose, axis=-1) < 0.05 * signer.px_per_m
+    missed[covered & (rng.random(frames) < 0.25), _FACE] = True
+    out = np.stack([x / width, y / height, z / width], -1)
+    out[missed] = np.nan
+    return out[:, None].astype(np.float32)
+
+
+def _missed_hands(x: np.ndarray, y: np.ndarray, palms: list[np.ndarray], signer: Signer,
+                  rng: np.random.Generator) -> np.ndarray:
+    """(T, 543) mask of the hand landmarks the tracker misses."""
+    width, height = IMAGE_SIZE
+    missed = np.zeros(x.shape, bool)
+    hip_line = y[:, [lm.LEFT_HIP, lm.RIGHT_HIP]].mean(1)
+    apart = np.linalg.norm(palms[0] - palms[1], axis=-1) > 0.1 * signer.px_per_m
+    for start, palm in zip(_HANDS, palms):
         speed = np.linalg.norm(np.diff(palm, axis=0, prepend=palm[:1]), axis=-1)
         low = palm[:, 1] > hip_line - 0.05 * signer.px_per_m
         hazard = signer.dropout * (0.01 + 0.05 * np.clip((speed - 6.0) / 6.0, 0.0, 3.0)
                                    + 0.3 * low + 0.15 * ~apart)
-        wrist = pixels[:, start]
-        outside = (wrist < 0).any(-1) | (wrist[:, 0] > width) | (wrist[:, 1] > height)
-        lost = _lost_runs(np.clip(hazard, 0.0, 1.0), 0.3, rng) | outside
-        out[lost, start:start + lm.N_HAND] = np.nan
-        covered |= np.linalg.norm(palm - nose, axis=-1) < 0.05 * signer.px_per_m
-    out[covered & (rng.random(frames) < 0.25), face] = np.nan
-    return out[:, None].astype(np.float32)
+        wx, wy = x[:, start], y[:, start]
+        outside = (wx < 0) | (wy < 0) | (wx > width) | (wy > height)
+        missed[:, start:start + lm.N_HAND] = (_lost_runs(np.clip(hazard, 0.0, 1.0), 0.3, rng) | outside)[:, None]
+    return missed
 
 
-def _wander(rng: np.random.Generator, frames: int, points: int, sigma: float) -> np.ndarray:
-    """Slow unit-variance drift of each point's pixel position, (frames, points, 2)."""
-    return drift(rng, frames, sigma, 2 * points).reshape(frames, points, 2)
+def _wander(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """Slow drift of the landmarks, (frames, 543) pixels: each body point on its own, the face
+    and each hand as a whole."""
+    body = 0.85 * _BODY_PX * drift(rng, frames, 2.0, lm.N_BODY)
+    face = np.repeat(0.8 * drift(rng, frames, 3.0), lm.N_FACE, 1)
+    hands = np.repeat(1.2 * drift(rng, frames, 1.5, 2), lm.N_HAND, 1)
+    return np.concatenate([body, face, hands], 1)
