@@ -19,4 +19,5 @@ venv .venv dev
 if [ "${SLT_SKIP_EXTRACT_ENV:-0}" != 1 ]; then
   venv .venv-extract extract,dev
   .venv-extract/bin/python -m pytest -q -m extract_env "$@"
+  .venv-extract/bin/python -m pytest -q tests/test_model.py tests/test_train.py "$@"
 fi

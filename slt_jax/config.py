@@ -20,6 +20,7 @@ class DataConfig:
     """Which keypoints become features, and how sequences are sampled and batched."""
 
     target: str = "gloss"  # "gloss" or "text"
+    source: str = "files"  # "files": poses/*.npy; "tfds": the TFDS array_record build of the corpus
     groups: tuple[str, ...] = ("body", "left_hand", "right_hand")
     use_3d: bool = False  # x, y (authors) or x, y, z
     sample_rate: int = 3  # keep one frame per chunk of this many

@@ -106,7 +106,12 @@ def fit_vocab(root: str | os.PathLike, config: DataConfig) -> Vocab:
 
 def load_examples(root: str | os.PathLike, split: str, config: DataConfig, vocab: Vocab,
                   progress: bool = False) -> list[Example]:
-    """Reads every sample of `split`, in annotation order."""
+    """Reads every sample of `split`, in annotation order, from the pose files or, with
+    `config.source == "tfds"`, through the corpus's TFDS build (made on first use)."""
+    if config.source == "tfds":
+        from slt_jax.tfds_builder import read_split
+
+        return read_split(root, split, config, vocab)
     samples = [s for s in read_annotations(root) if s.split == split]
     if not samples:
         raise LayoutError(f"{os.path.join(root, 'annotations.csv')}: no samples in split {split!r}")

@@ -34,7 +34,7 @@ import tensorflow_datasets as tfds
 
 from slt_jax import data
 from slt_jax.config import DataConfig
-from slt_jax.layout import SPLITS, read_annotations
+from slt_jax.layout import SPLITS, LayoutError, read_annotations
 
 
 @dataclasses.dataclass
@@ -85,7 +85,8 @@ class SltJaxCorpus(tfds.core.GeneratorBasedBuilder):
         return {split: self._generate_examples(split, vocab) for split in SPLITS if split in present}
 
     def _generate_examples(self, split: str, vocab: data.Vocab):
-        for ex in data.load_examples(self.corpus, split, self.builder_config.data, vocab):
+        from_files = dataclasses.replace(self.builder_config.data, source="files")
+        for ex in data.load_examples(self.corpus, split, from_files, vocab):
             spans = np.zeros((0, 2), np.int32) if ex.gloss_spans is None else ex.gloss_spans
             yield ex.id, {"id": ex.id, "frames": ex.frames, "tokens": ex.tokens,
                           "reference": ex.reference, "gloss_spans": spans}
@@ -108,3 +109,20 @@ def to_examples(records: Sequence[dict]) -> list[data.Example]:
             gloss_spans=spans if len(spans) else None,
         ))
     return examples
+
+
+def read_split(corpus, split: str, config: DataConfig, vocab: data.Vocab) -> list[data.Example]:
+    """One split through TFDS (built under <corpus>/tfds on first use), as `data.Example`s.
+
+    This is what `DataConfig(source="tfds")` makes training and evaluation read.
+    """
+    axes = "xyz" if config.use_3d else "xy"
+    name = f"{config.target}_{'_'.join(config.groups)}_{axes}"
+    builder = SltJaxCorpus(corpus=corpus, config=CorpusConfig(name=name, data=config))
+    builder.download_and_prepare()
+    if tuple(builder.info.metadata["vocab"]) != vocab.tokens:
+        raise LayoutError(f"{builder.data_dir}: built with another vocabulary; delete it to rebuild")
+    sources = builder.as_data_source()
+    if split not in sources:
+        raise LayoutError(f"{Path(corpus) / 'annotations.csv'}: no samples in split {split!r}")
+    return to_examples(sources[split])

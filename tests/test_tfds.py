@@ -67,3 +67,14 @@ def test_a_custom_config_and_the_default_data_dir(corpus):
     assert_same_examples(to_examples(builder.as_data_source()["val"]),
                          data.load_examples(corpus, "val", config.data, vocab))
     assert builder.as_data_source()["val"][0]["frames"].shape[1] == 21 * 3
+
+
+def test_training_reads_through_tfds_like_from_files(corpus, tmp_path):
+    from slt_jax.config import get_config
+    from slt_jax.train import train
+
+    overrides = ["train.max_epochs=2"]
+    from_files = train(get_config("tiny", overrides), corpus, tmp_path / "files", progress=False)
+    via_tfds = train(get_config("tiny", overrides + ["data.source=tfds"]), corpus, tmp_path / "tfds", progress=False)
+    assert via_tfds["train_loss"] == from_files["train_loss"] and via_tfds["val_loss"] == from_files["val_loss"]
+    assert (corpus / "tfds" / "slt_jax_corpus" / "gloss_body_left_hand_right_hand_xy").is_dir()
