@@ -58,8 +58,8 @@ def sample_signer(rng: np.random.Generator, name: str, left_handed: bool) -> Sig
         space=float(np.exp(rng.normal(0.0, 0.1))),
         rest=str(rng.choice(list(hand.REST_ORIENTATIONS))),
         tremor=rng.uniform(0.0005, 0.002),
-        centre_px=(width / 2 + rng.normal(0, 30), 0.37 * height + rng.normal(0, 12)),
-        px_per_m=float(rng.normal(0.8, 0.06) * height),
+        centre_px=(width / 2 + rng.normal(0, 70), 0.37 * height + rng.normal(0, 30)),
+        px_per_m=float(rng.normal(0.8, 0.1) * height),
         yaw=np.radians(rng.normal(0, 5)),
         dropout=float(np.exp(rng.normal(0.0, 0.35))),
     )

@@ -66,9 +66,11 @@ def observe(points: np.ndarray, signer: Signer, rng: np.random.Generator) -> np.
     frames = len(points)
     width, height = IMAGE_SIZE
     x, y, depth = project(points, signer)
+    # Where the signer stands differs a little from one recording to the next.
+    step_x, step_y = rng.normal(0.0, [20.0, 10.0])
     noise = rng.standard_normal((3, frames, N_LANDMARKS))
-    x += _JITTER_XY * noise[0] + _wander(rng, frames)
-    y += _JITTER_XY * noise[1] + _wander(rng, frames)
+    x += step_x + _JITTER_XY * noise[0] + _wander(rng, frames)
+    y += step_y + _JITTER_XY * noise[1] + _wander(rng, frames)
     # Depth origins: the hips' midpoint for the body, the centre for the face, the wrist per hand.
     origin = np.empty_like(depth)
     origin[:, _BODY] = depth[:, [lm.LEFT_HIP, lm.RIGHT_HIP]].mean(1, keepdims=True)
