@@ -23,6 +23,11 @@ class DataConfig:
     source: str = "files"  # "files": poses/*.npy; "tfds": the TFDS array_record build of the corpus
     groups: tuple[str, ...] = ("body", "left_hand", "right_hand")
     use_3d: bool = False  # x, y (authors) or x, y, z
+    # Feature options (slt_jax/features.py); the defaults give the authors' raw coordinates.
+    body_norm: str = "none"  # "sequence" or "frame": centre on the shoulders, scale by their width
+    hand_norm: bool = False  # add each hand's points relative to its wrist, in palm sizes
+    velocity: bool = False  # add every value's difference from the previous frame
+    hand_presence: bool = False  # add one flag per hand: 1 where it was detected
     sample_rate: int = 3  # keep one frame per chunk of this many
     max_frames: int = 220  # after sampling
     max_tokens: int = 20  # decoder positions, <bos>/<eos> included
@@ -30,10 +35,9 @@ class DataConfig:
 
     @property
     def n_features(self) -> int:
-        from slt_jax.layout import LANDMARK_GROUPS
+        from slt_jax.features import feature_count
 
-        points = sum(stop - start for start, stop in (LANDMARK_GROUPS[g] for g in self.groups))
-        return points * (3 if self.use_3d else 2)
+        return feature_count(self)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,8 +24,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from slt_jax import features
 from slt_jax.config import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, DataConfig
-from slt_jax.layout import LANDMARK_GROUPS, LayoutError, Sample, load_pose, read_annotations, write_json
+from slt_jax.layout import LayoutError, Sample, load_pose, read_annotations, write_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,13 +84,12 @@ class Example:
 
 
 def select_features(pose: np.ndarray, config: DataConfig) -> np.ndarray:
-    """(frames, people, 543, dims) -> (frames, F): first person, chosen groups and axes, NaN -> 0."""
-    points = np.concatenate([np.arange(*LANDMARK_GROUPS[g]) for g in config.groups])
+    """(frames, people, 543, dims) -> (frames, F): first person, chosen groups and axes, NaN -> 0,
+    with the config's feature options (`slt_jax.features`; none by default, as the authors)."""
     axes = 3 if config.use_3d else 2
     if pose.shape[-1] < axes:
         raise ValueError(f"pose has {pose.shape[-1]} coordinates, config needs {axes}")
-    selected = pose[:, 0, points, :axes].astype(np.float32)
-    return np.nan_to_num(selected, nan=0.0, posinf=0.0, neginf=0.0).reshape(len(pose), -1)
+    return features.frame_features(pose[:, 0, :, :axes], config)
 
 
 def target_sentence(sample: Sample, config: DataConfig) -> str:

@@ -34,6 +34,7 @@ import tensorflow_datasets as tfds
 
 from slt_jax import data
 from slt_jax.config import DataConfig
+from slt_jax.features import feature_tag
 from slt_jax.layout import SPLITS, LayoutError, read_annotations
 
 
@@ -116,8 +117,7 @@ def read_split(corpus, split: str, config: DataConfig, vocab: data.Vocab) -> lis
 
     This is what `DataConfig(source="tfds")` makes training and evaluation read.
     """
-    axes = "xyz" if config.use_3d else "xy"
-    name = f"{config.target}_{'_'.join(config.groups)}_{axes}"
+    name = f"{config.target}_{'_'.join(config.groups)}_{feature_tag(config)}"
     builder = SltJaxCorpus(corpus=corpus, config=CorpusConfig(name=name, data=config))
     builder.download_and_prepare()
     if tuple(builder.info.metadata["vocab"]) != vocab.tokens:
