@@ -13,16 +13,20 @@ from slt_jax import data
 from slt_jax.decode import beam_search, greedy_decode
 from slt_jax.layout import write_json, write_text
 from slt_jax.metrics import translation_metrics
-from slt_jax.train import Run, load_run
+from slt_jax.train import Run, batch_sharding, load_run, model_inputs, replicated
 
 
 def translate(run: Run, examples: list[data.Example], method: str = "greedy", beam: int = 32,
               length_penalty: float = 0.0, batch_size: int | None = None) -> list[str]:
     """Decodes every example; returns hypotheses in the examples' order."""
     config = run.config
+    batch_size = batch_size or config.train.batch_size
+    sharding = batch_sharding(batch_size)
+    params = replicated(sharding, run.params)
     hypotheses = [""] * len(examples)
-    for batch in data.make_batches(examples, config.data, batch_size or config.train.batch_size):
-        args = (run.model, run.params, batch["frames"], batch["frame_mask"], config.data.max_tokens)
+    for batch in data.make_batches(examples, config.data, batch_size):
+        inputs = model_inputs(batch, sharding)
+        args = (run.model, params, inputs["frames"], inputs["frame_mask"], config.data.max_tokens)
         if method == "greedy":
             tokens = greedy_decode(*args)
         elif method == "beam":

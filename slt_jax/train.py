@@ -24,6 +24,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 from flax import serialization, struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from slt_jax import data
 from slt_jax.config import PAD, Config, load_config, save_config
@@ -116,8 +117,37 @@ def make_train_step(model: Transformer, optimizer: optax.GradientTransformation)
     return jax.jit(train_step_fn(model, optimizer), donate_argnums=0)
 
 
-def model_inputs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k: batch[k] for k in MODEL_INPUTS}
+def batch_sharding(batch_size: int) -> NamedSharding | None:
+    """Splits the batch axis over every device (None on one device: nothing to place).
+
+    Parameters and optimiser state are replicated (`replicated(sharding)`); jit then runs the
+    step data-parallel and XLA adds the gradient all-reduce.
+    """
+    devices = jax.devices()
+    if len(devices) == 1:
+        return None
+    if batch_size % len(devices):
+        raise ValueError(f"batch size {batch_size} does not split over {len(devices)} devices; "
+                         f"set train.batch_size to a multiple of {len(devices)}")
+    return NamedSharding(Mesh(np.array(devices), ("batch",)), PartitionSpec("batch"))
+
+
+def replicated(sharding: NamedSharding | None, tree):
+    return tree if sharding is None else jax.device_put(tree, NamedSharding(sharding.mesh, PartitionSpec()))
+
+
+def model_inputs(batch: dict[str, np.ndarray], sharding: NamedSharding | None = None) -> dict:
+    """The arrays the steps take; with a sharding, placed as one global array per key.
+
+    Every process builds the same global batch, so on several hosts each passes its own rows.
+    """
+    inputs = {k: batch[k] for k in MODEL_INPUTS}
+    if sharding is None:
+        return inputs
+    rows = len(inputs["frames"]) // jax.process_count()
+    start = jax.process_index() * rows
+    return {k: jax.make_array_from_process_local_data(sharding, v[start : start + rows], v.shape)
+            for k, v in inputs.items()}
 
 
 def summarise(sums: list[dict[str, jax.Array]], prefix: str) -> dict[str, float]:
@@ -289,6 +319,8 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
     if restored is not None:
         state, loop = restored
         epoch, stopping = loop["epoch"], Stopping.from_json(loop["stopping"])
+    sharding = batch_sharding(tc.batch_size)
+    state, dropout_roots = replicated(sharding, (state, dropout_roots))
     best_checkpoints = [Checkpoints(d / "checkpoints") for d in run_dirs]
     for run_dir in run_dirs:
         _truncate_metrics(run_dir / "metrics.jsonl", epoch)
@@ -304,14 +336,14 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
         rng = np.random.default_rng([tc.seed, epoch])
         sums = []
         for batch in data.make_batches(train_examples, config.data, tc.batch_size, rng):
-            state, step_sums = train_step(state, model_inputs(batch), dropout_roots)
+            state, step_sums = train_step(state, model_inputs(batch, sharding), dropout_roots)
             sums.append(step_sums)
         record = summarise(sums, "train")
         if not np.all(np.isfinite(record["train_loss"])):
             raise FloatingPointError(f"{workdir}: non-finite training loss in epoch {epoch} "
                                      f"(step {int(state.step[0])}); the last good checkpoint is kept")
         val_batches = data.make_batches(val_examples, config.data, tc.batch_size)
-        record |= summarise([eval_step(state.params, model_inputs(b)) for b in val_batches], "val")
+        record |= summarise([eval_step(state.params, model_inputs(b, sharding)) for b in val_batches], "val")
         seconds = time.perf_counter() - start
 
         improved = stopping.update(epoch, record, tc)
