@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "slt_jax.extract",
     "slt_jax.prepare.commands",
     "slt_jax.synth.commands",
+    "slt_jax.ablate",
 )
 
 
