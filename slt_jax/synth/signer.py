@@ -77,10 +77,11 @@ def locations(s: Signer) -> dict[str, np.ndarray]:
     """
     head, f = head_centre(s), s.head_size
     body = s.shoulder_width / 0.37
+    # The palm centre sits a hand's half-length below the point the fingers reach.
     front = {
-        "forehead": (-0.01, -0.065, -0.10), "eye": (-0.035, -0.015, -0.11),
-        "nose": (0.0, 0.03, -0.14), "mouth": (0.0, 0.062, -0.12), "chin": (0.0, 0.11, -0.10),
-        "cheek": (-0.075, 0.035, -0.07), "temple": (-0.085, -0.035, -0.03),
+        "forehead": (-0.01, 0.0, -0.13), "eye": (-0.035, 0.03, -0.13), "nose": (0.0, 0.07, -0.15),
+        "mouth": (0.0, 0.1, -0.13), "chin": (0.0, 0.14, -0.11), "cheek": (-0.075, 0.07, -0.08),
+        "temple": (-0.085, 0.02, -0.05),
     }
     torso = {
         "neck": (0.0, -0.06, -0.09), "chest": (0.0, 0.12, -0.12), "chest_side": (-0.1, 0.12, -0.12),
@@ -112,7 +113,8 @@ def idle_position(s: Signer) -> np.ndarray:
 def elbows(shoulder: np.ndarray, wrist: np.ndarray, upper: float, fore: float) -> tuple[np.ndarray, np.ndarray]:
     """Two-bone inverse kinematics for a right arm.
 
-    The elbow hangs down, back and a little out, as relaxed arms do.
+    The elbow points out and down; behind the body while the hand is low, ahead of it when the
+    hand rises to the face, as real arms do.
 
     Args:
       shoulder: (T, 3) shoulder positions.
@@ -129,7 +131,8 @@ def elbows(shoulder: np.ndarray, wrist: np.ndarray, upper: float, fore: float) -
     reach = reach * np.minimum(1.0, limit / np.maximum(dist, 1e-9))
     dist = np.clip(dist, abs(upper - fore) + 1e-3, limit)
     axis = reach / dist
-    pole = np.array([-0.6, 0.6, 0.5])
+    raised = np.clip((0.2 - reach[:, 1:2]) / 0.4, 0.0, 1.0)  # 0: hand at the waist, 1: at the face
+    pole = np.array([-0.7, 0.5, 0.5]) - raised * [0.0, 0.0, 0.9]
     pole = pole - np.sum(pole * axis, -1, keepdims=True) * axis
     pole /= np.linalg.norm(pole, axis=-1, keepdims=True)
     along = (upper**2 - fore**2 + dist**2) / (2 * dist)
