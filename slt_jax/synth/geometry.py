@@ -23,6 +23,21 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     ], -2)
 
 
+def quat_from_matrix(m: np.ndarray) -> np.ndarray:
+    """The quaternion of one rotation matrix (3, 3)."""
+    # Read it off its largest component, which keeps the division well conditioned.
+    w2 = np.array([1 + m[0, 0] + m[1, 1] + m[2, 2], 1 + m[0, 0] - m[1, 1] - m[2, 2],
+                   1 - m[0, 0] + m[1, 1] - m[2, 2], 1 - m[0, 0] - m[1, 1] + m[2, 2]])
+    k = int(np.argmax(w2))
+    big = 0.5 * np.sqrt(w2[k])
+    others = [(m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]),
+              (m[2, 1] - m[1, 2], m[0, 1] + m[1, 0], m[0, 2] + m[2, 0]),
+              (m[0, 2] - m[2, 0], m[0, 1] + m[1, 0], m[1, 2] + m[2, 1]),
+              (m[1, 0] - m[0, 1], m[0, 2] + m[2, 0], m[1, 2] + m[2, 1])][k]
+    rest = iter(np.array(others) / (4 * big))
+    return np.array([big if i == k else next(rest) for i in range(4)])
+
+
 def quat_multiply(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """The rotation q followed by p, for (..., 4) quaternions."""
     pw, px, py, pz = np.moveaxis(p, -1, 0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from slt_jax.synth import landmarks as lm
-from slt_jax.synth.geometry import quat_to_matrix, rotate, translate, unit
+from slt_jax.synth.geometry import quat_from_matrix, quat_to_matrix, rotate, translate, unit
 
 # Handshape parameters, each about 0..1: flexion at the knuckles and at the two finger joints
 # (index, middle, ring, pinky), finger spread, thumb opposition (towards the palm), thumb flexion.
@@ -44,21 +44,21 @@ HANDSHAPES = {
 }
 RELAXED = _shape([0.25, 0.3, 0.35, 0.4], [0.3, 0.35, 0.4, 0.45], 0.2, 0.3, 0.3)
 
-# Bone lengths in metres for a hand 0.185 m long (wrist to middle fingertip).
-_KNUCKLES_AB = np.array([[0.09, 0.022], [0.094, 0.002], [0.088, -0.016], [0.077, -0.032]])
+# The unrotated hand's axes: along the fingers, towards the thumb, out of the palm.
+ALONG, THUMBWARD, PALMWARD = np.array([0.0, -1.0, 0.0]), np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, -1.0])
+# Metres for a hand 0.185 m long (wrist to middle fingertip); knuckles as (along, thumbward).
+_KNUCKLES = np.array([[0.09, 0.022], [0.094, 0.002], [0.088, -0.016], [0.077, -0.032]])
 _PHALANGES = np.array([[0.042, 0.025, 0.021], [0.047, 0.029, 0.023],
                        [0.044, 0.028, 0.022], [0.034, 0.02, 0.019]])
 _SPLAY = np.radians([[3, 0, -3, -7], [10, 1, -8, -17]])  # base splay, extra at full spread
-_THUMB_BASE_AB = np.array([0.028, 0.022])
+_THUMB_BASE = np.array([0.028, 0.022])
 _THUMB_BONES = np.array([0.038, 0.032, 0.027])
 PALM_CENTRE = np.array([0.0, -0.055, 0.0])  # wrist to palm centre, unrotated
-
-_A, _B, _N = np.eye(3)[[1]] * -1, np.eye(3)[[0]], np.eye(3)[[2]] * -1  # finger, thumb side, palm
 
 
 def local_hand(shape: np.ndarray) -> np.ndarray:
     """The unrotated right hand for each handshape, (T, 21, 3) metres relative to the wrist."""
-    a, b, n = _A[0], _B[0], _N[0]
+    a, b, n = ALONG, THUMBWARD, PALMWARD
     t = len(shape)
     out = np.zeros((t, lm.N_HAND, 3))
     # Fingers: splay in the palm plane, then bend each joint towards the palm.
@@ -69,7 +69,7 @@ def local_hand(shape: np.ndarray) -> np.ndarray:
     bend = np.cumsum(np.stack([mcp, pip, 0.7 * pip], axis=-1), axis=-1)  # (T, 4, 3)
     seg = (np.cos(bend)[..., None] * base_dir[:, :, None]
            + np.sin(bend)[..., None] * n) * _PHALANGES[None, :, :, None]
-    knuckles = _KNUCKLES_AB[:, :1] * a + _KNUCKLES_AB[:, 1:] * b  # (4, 3)
+    knuckles = _KNUCKLES[:, :1] * a + _KNUCKLES[:, 1:] * b  # (4, 3)
     joints = knuckles[None, :, None] + np.concatenate(
         [np.zeros((t, 4, 1, 3)), np.cumsum(seg, axis=2)], axis=2)  # (T, 4, 4, 3)
     for k, finger in enumerate(lm.FINGERS):
@@ -85,7 +85,7 @@ def local_hand(shape: np.ndarray) -> np.ndarray:
     flex = np.radians([0.0, 40.0, 95.0]) * shape[:, THUMB_FLEX, None]  # (T, 3)
     thumb_seg = (np.cos(flex)[..., None] * direction[:, None]
                  + np.sin(flex)[..., None] * curl[:, None]) * _THUMB_BONES[:, None]
-    base = _THUMB_BASE_AB[0] * a + _THUMB_BASE_AB[1] * b
+    base = _THUMB_BASE[0] * a + _THUMB_BASE[1] * b
     out[:, list(lm.THUMB)] = base + np.concatenate([np.zeros((t, 1, 3)), np.cumsum(thumb_seg, 1)], 1)
     return out
 
@@ -95,18 +95,8 @@ def facing(fingers, palm) -> np.ndarray:
     a = unit(np.asarray(fingers, float))
     n = np.asarray(palm, float)
     n = unit(n - (n @ a) * a)
-    m = np.column_stack([np.cross(a, n), -a, -n])  # where the x, y and z axes go
-    # Read the quaternion off its largest component, which keeps the division well conditioned.
-    w2 = np.array([1 + m[0, 0] + m[1, 1] + m[2, 2], 1 + m[0, 0] - m[1, 1] - m[2, 2],
-                   1 - m[0, 0] + m[1, 1] - m[2, 2], 1 - m[0, 0] - m[1, 1] + m[2, 2]])
-    k = int(np.argmax(w2))
-    big = 0.5 * np.sqrt(w2[k])
-    pairs = [(m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]),
-             (m[2, 1] - m[1, 2], m[0, 1] + m[1, 0], m[0, 2] + m[2, 0]),
-             (m[0, 2] - m[2, 0], m[0, 1] + m[1, 0], m[1, 2] + m[2, 1]),
-             (m[1, 0] - m[0, 1], m[0, 2] + m[2, 0], m[1, 2] + m[2, 1])][k]
-    rest = iter(np.array(pairs) / (4 * big))
-    return np.array([big if i == k else next(rest) for i in range(4)])
+    # Columns: where the x (thumbward), y (against the fingers) and z (against the palm) axes go.
+    return quat_from_matrix(np.column_stack([np.cross(a, n), -a, -n]))
 
 
 # Palm orientations of the right hand, named by where the palm faces and the fingers point

@@ -54,7 +54,7 @@ def draw_variation(rng: np.random.Generator, scale: float) -> Variation:
                      float(np.exp(rng.normal(0, 0.08 * scale))))
 
 
-def state(frames: int, pos, shape, quat) -> np.ndarray:
+def hold(pos, shape, quat, frames: int) -> np.ndarray:
     """A hand held still: (frames, STATE_SIZE)."""
     return np.tile(np.concatenate([pos, shape, quat]), (frames, 1))
 
@@ -112,10 +112,10 @@ def sign_states(form: SignForm, frames: int, signer: Signer, var: Variation,
     m = np.clip((t - HOLD) / (1 - 2 * HOLD), 0.0, 1.0)
     size = form.size * var.size * signer.space
     shape, quat = _handshapes(form, m, var.shape), _orientations(form, m, var.tilt)
+    other = None
     if form.hands == "base":
         base = signer.space * _BASE_HAND + 0.5 * var.offset
-        other = state(frames, base, hand.HANDSHAPES[form.base_handshape],
-                      hand.ORIENTATIONS[form.base_orientation])
+        other = hold(base, hand.HANDSHAPES[form.base_handshape], hand.ORIENTATIONS[form.base_orientation], frames)
         location = base * [-1, 1, 1] + _ON_BASE + var.offset
     else:
         location = locations(signer)[form.location] + var.offset
@@ -126,7 +126,7 @@ def sign_states(form: SignForm, frames: int, signer: Signer, var: Variation,
         phase = np.pi if form.hands == "alternating" else 0.0
         own = location + rng.normal(0, 0.01, 3)
         other = np.column_stack([own + _path(form, m, size, phase), shape, quat])
-    return dominant, (other if form.two_handed else None)
+    return dominant, other
 
 
 def _transition(a: np.ndarray, b: np.ndarray, frames: int) -> np.ndarray:
@@ -179,24 +179,17 @@ def perform(forms: list[SignForm], variations: list[Variation], signer: Signer,
       The hands' states per frame and each sign's [start, end) frame span.
     """
     pace = tempo * signer.speed * float(np.exp(rng.normal(0, 0.15)))
-    rest = state(1, rest_position(signer), hand.RELAXED, hand.REST_ORIENTATIONS[signer.rest])[0]
+    rest = hold(rest_position(signer), hand.RELAXED, hand.REST_ORIENTATIONS[signer.rest], 1)[0]
     # The idle hand drops to rest if the signer rests with hanging arms, else waits low in front.
-    idle = rest if signer.rest == "hanging" else state(
-        1, idle_position(signer), hand.RELAXED, hand.ORIENTATIONS["palm_up_across"])[0]
+    idle = rest if signer.rest == "hanging" else hold(
+        idle_position(signer), hand.RELAXED, hand.ORIENTATIONS["palm_up_across"], 1)[0]
     signs = []
     for k, (form, var) in enumerate(zip(forms, variations)):
         final = 1.3 if k == len(forms) - 1 else 1.0  # phrase-final lengthening
         frames = max(4, round(form.frames * var.tempo * pace * final * np.exp(rng.normal(0, 0.1))))
         signs.append(sign_states(form, frames, signer, var, rng))
-    # The idle hand stays up between two two-handed signs, and otherwise goes to idle.
     dominants = [d for d, _ in signs]
-    others = []
-    for k, (_, other) in enumerate(signs):
-        if other is None:
-            held = 0 < k < len(signs) - 1 and signs[k - 1][1] is not None and signs[k + 1][1] is not None
-            other = state(len(dominants[k]), signs[k - 1][1][-1, POS], signs[k - 1][1][-1, SHAPE],
-                          signs[k - 1][1][-1, QUAT]) if held else state(len(dominants[k]), idle[POS], idle[SHAPE], idle[QUAT])
-        others.append(other)
+    others = [_other_hand(signs, k, idle) for k in range(len(signs))]
     for hands in (dominants, others):
         _coarticulate(hands)
     rest_in = max(1, round(pace * np.exp(rng.normal(np.log(6), 1.0))))
@@ -219,6 +212,16 @@ def perform(forms: list[SignForm], variations: list[Variation], signer: Signer,
     segments.append(end)
     dominant, other = (_settle(np.concatenate([seg[i] for seg in segments]), signer, rng) for i in range(2))
     return Performance(dominant, other, tuple(spans))
+
+
+def _other_hand(signs: list[tuple[np.ndarray, np.ndarray | None]], k: int, idle: np.ndarray) -> np.ndarray:
+    """The non-dominant hand during sign k: its part in a two-handed sign; for a one-handed sign,
+    held where it was between two two-handed signs, and otherwise idle."""
+    dominant, other = signs[k]
+    if other is not None:
+        return other
+    between = 0 < k < len(signs) - 1 and signs[k - 1][1] is not None and signs[k + 1][1] is not None
+    return np.repeat((signs[k - 1][1][-1] if between else idle)[None], len(dominant), 0)
 
 
 def _coarticulate(hands: list[np.ndarray]) -> None:

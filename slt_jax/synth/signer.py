@@ -57,10 +57,10 @@ def sample_signer(rng: np.random.Generator, name: str, left_handed: bool) -> Sig
         speed=float(np.exp(rng.normal(0.0, 0.12))),
         space=float(np.exp(rng.normal(0.0, 0.1))),
         rest=str(rng.choice(list(hand.REST_ORIENTATIONS))),
-        tremor=rng.uniform(0.0005, 0.002),
+        tremor=float(rng.uniform(0.0005, 0.002)),
         centre_px=(width / 2 + rng.normal(0, 70), 0.37 * height + rng.normal(0, 30)),
         px_per_m=float(rng.normal(0.8, 0.1) * height),
-        yaw=np.radians(rng.normal(0, 5)),
+        yaw=float(np.radians(rng.normal(0, 5))),
         dropout=float(np.exp(rng.normal(0.0, 0.35))),
     )
 
@@ -123,14 +123,14 @@ def elbows(shoulder: np.ndarray, wrist: np.ndarray, upper: float, fore: float) -
       fore: forearm length.
 
     Returns:
-      (elbow, wrist), each (T, 3); the wrist is pulled in where the target is out of reach.
+      (elbow, wrist), each (T, 3); a target out of reach (too far, or too close to the
+      shoulder) moves along its line from the shoulder to where the arm can put the wrist.
     """
     reach = wrist - shoulder
     dist = np.linalg.norm(reach, axis=-1, keepdims=True)
-    limit = 0.98 * (upper + fore)
-    reach = reach * np.minimum(1.0, limit / np.maximum(dist, 1e-9))
-    dist = np.clip(dist, abs(upper - fore) + 1e-3, limit)
-    axis = reach / dist
+    axis = reach / np.maximum(dist, 1e-9)
+    dist = np.clip(dist, abs(upper - fore) + 1e-3, 0.98 * (upper + fore))
+    reach = axis * dist
     raised = np.clip((0.2 - reach[:, 1:2]) / 0.4, 0.0, 1.0)  # 0: hand at the waist, 1: at the face
     pole = np.array([-0.7, 0.5, 0.5]) - raised * [0.0, 0.0, 0.9]
     pole = pole - np.sum(pole * axis, -1, keepdims=True) * axis

@@ -21,7 +21,8 @@ _MIRROR = np.array([-1.0, 1.0, 1.0])
 def arm(states: np.ndarray, signer: Signer) -> dict[str, np.ndarray]:
     """Shoulder, elbow, wrist (T, 3) and hand (T, 21, 3) of a right arm following hand states."""
     palm, quat = states[:, POS], states[:, QUAT]
-    target = palm - signer.hand_size * geometry.rotate(hand.PALM_CENTRE[None, None], geometry.quat_to_matrix(quat))[:, 0]
+    to_palm = geometry.rotate(hand.PALM_CENTRE[None, None], geometry.quat_to_matrix(quat))[:, 0]
+    target = palm - signer.hand_size * to_palm
     # The shoulder rises and comes forward a little as the hand goes up to the face.
     lift = np.clip((0.12 - target[:, 1:2]) / 0.3, 0.0, 1.0)
     shoulder = np.array([-signer.shoulder_width / 2, 0.0, 0.0]) + lift * [0.0, -0.03, -0.015]
@@ -35,11 +36,13 @@ def _mirror(arm_: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: v * _MIRROR for k, v in arm_.items()}
 
 
-def _legs(signer: Signer, side: float) -> dict[int, np.ndarray]:
-    """Hips and legs of one side (+1 left, -1 right): still, and mostly below the image."""
+def _legs(signer: Signer, side: float) -> dict[int, tuple]:
+    """Hip and leg points of one side (+1 left, -1 right), keyed by their left-side index: still,
+    and but for the hips below the image."""
     t, hip = signer.torso, 0.3 * signer.shoulder_width
-    return {0: (side * hip, t, 0.02), 2: (side * 0.1, t + 0.45, 0.0), 4: (side * 0.1, t + 0.88, 0.05),
-            6: (side * 0.1, t + 0.93, 0.1), 8: (side * 0.12, t + 0.95, -0.1)}
+    return {lm.LEFT_HIP: (side * hip, t, 0.02), lm.LEFT_KNEE: (side * 0.1, t + 0.45, 0.0),
+            lm.LEFT_ANKLE: (side * 0.1, t + 0.88, 0.05), lm.LEFT_HEEL: (side * 0.1, t + 0.93, 0.1),
+            lm.LEFT_FOOT_INDEX: (side * 0.12, t + 0.95, -0.1)}
 
 
 def _expressions(frames: int, spans, rng: np.random.Generator) -> np.ndarray:
@@ -61,17 +64,16 @@ def skeleton(perf: Performance, signer: Signer, rng: np.random.Generator) -> np.
     right, left = (other, _mirror(dominant)) if signer.left_handed else (dominant, _mirror(other))
     out = np.zeros((frames, N_LANDMARKS, 3))
     body = out[:, lm.BODY:lm.BODY + lm.N_BODY]
-    for arm_, side in ((left, 1), (right, -1)):
-        first = 0 if side > 0 else 1  # MediaPipe alternates left, right
+    # MediaPipe numbers body points left, right, left, right...: `first` picks the side.
+    for arm_, side, first, start in ((left, 1, 0, lm.LEFT_HAND), (right, -1, 1, lm.RIGHT_HAND)):
         body[:, lm.LEFT_SHOULDER + first] = arm_["shoulder"]
         body[:, lm.LEFT_ELBOW + first] = arm_["elbow"]
         body[:, lm.LEFT_WRIST + first] = arm_["wrist"]
         body[:, lm.LEFT_PINKY + first] = arm_["hand"][:, 17]
         body[:, lm.LEFT_INDEX + first] = arm_["hand"][:, 6]
         body[:, lm.LEFT_THUMB + first] = arm_["hand"][:, 2]
-        for offset, point in _legs(signer, side).items():
-            body[:, lm.LEFT_HIP + offset + first] = point
-        start = lm.LEFT_HAND if side > 0 else lm.RIGHT_HAND
+        for index, point in _legs(signer, side).items():
+            body[:, index + first] = point
         out[:, start:start + lm.N_HAND] = arm_["hand"]
     # The head nods, turns and tilts a little (radians about x, y and z).
     angles = drift(rng, frames, 20.0, 3) * [0.04, 0.06, 0.03]
@@ -80,11 +82,12 @@ def skeleton(perf: Performance, signer: Signer, rng: np.random.Generator) -> np.
     points = face.face_points(centre, turn, _expressions(frames, perf.spans, rng), signer.head_size)
     out[:, lm.FACE:lm.FACE + lm.N_FACE] = points
     body[:, lm.NOSE] = points[:, lm.NOSE_TIP]
-    body[:, lm.LEFT_EYE_INNER], body[:, lm.LEFT_EYE_OUTER] = points[:, 362], points[:, 263]
-    body[:, lm.RIGHT_EYE_INNER], body[:, lm.RIGHT_EYE_OUTER] = points[:, 133], points[:, 33]
-    body[:, lm.LEFT_EYE] = points[:, lm.LEFT_EYE_UPPER + lm.LEFT_EYE_LOWER].mean(1)
-    body[:, lm.RIGHT_EYE] = points[:, lm.RIGHT_EYE_UPPER + lm.RIGHT_EYE_LOWER].mean(1)
-    body[:, lm.MOUTH_LEFT], body[:, lm.MOUTH_RIGHT] = points[:, 291], points[:, 61]
+    eyes = ((lm.LEFT_EYE, lm.LEFT_EYE_INNER, lm.LEFT_EYE_OUTER, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER),
+            (lm.RIGHT_EYE, lm.RIGHT_EYE_INNER, lm.RIGHT_EYE_OUTER, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER))
+    for centre_index, inner, outer, upper, lower in eyes:  # lids run from the outer corner inwards
+        body[:, inner], body[:, outer] = points[:, upper[-1]], points[:, upper[0]]
+        body[:, centre_index] = points[:, upper + lower].mean(1)
+    body[:, lm.MOUTH_RIGHT], body[:, lm.MOUTH_LEFT] = points[:, lm.LIPS_OUTER_UPPER[0]], points[:, lm.LIPS_OUTER_UPPER[-1]]
     for index, side in ((lm.LEFT_EAR, 1), (lm.RIGHT_EAR, -1)):
         ear = np.array([[[side * 0.078, 0.0, 0.04]]])
         body[:, index] = centre + signer.head_size * geometry.rotate(ear, turn)[:, 0]
