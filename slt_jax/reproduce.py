@@ -1,0 +1,288 @@
+"""`slt-jax reproduce`: the paper end to end on one corpus, as one report.
+
+Steps, each reused when a previous run finished it:
+  1. the corpus: a synthetic preset made with `slt-jax synth`, or a folder in the converted layout;
+  2. the sweep: every config's seeds trained as one vmapped program, then Table 1;
+  3. the analyses (`slt-jax analyze`) of every seed on the test split;
+  4. the six conclusions of the paper (§6) as measured checks, mean ± std over seeds;
+  5. `index.html` and `report.md`, with the median seed's figures per config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from slt_jax.config import get_config
+from slt_jax.layout import write_json, write_text
+from slt_jax.sweep import mean_std, seed_dirs, sweep
+
+CONFIGS = ("gloss16", "gloss32", "gloss64", "text16")
+SYNTHETIC_PRESETS = ("tiny", "small", "gsl")
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One conclusion of the paper, the quantity that tests it, and when it counts as holding."""
+
+    text: str
+    quantity: str
+    measure: Callable[[dict[str, list[dict]]], list[float]]  # analyses per config -> one value per seed
+    holds: Callable[[float], bool]
+    rule: str
+
+
+def _key(config: str, *path: str) -> Callable[[dict], list[float]]:
+    def measure(analyses):
+        values = []
+        for a in analyses.get(config, []):
+            for p in path:
+                a = a.get(p) if isinstance(a, dict) else None
+            values.append(np.nan if a is None else float(a))
+        return values
+
+    return measure
+
+
+def _difference(first: Callable, second: Callable) -> Callable:
+    return lambda analyses: [a - b for a, b in zip(first(analyses), second(analyses))]
+
+
+CLAIMS = (
+    Claim("The model attends to clusters of consecutive frames rather than to single frames.",
+          "gloss16: share of a step's cross-attention in its best window of 10% of the frames",
+          _key("gloss16", "window_mass"), lambda v: v >= 0.3,
+          ">= 0.3 (a uniform row puts 0.1 there; a single-frame spike puts its peak there, and "
+          "n_peaks in analysis.json tells the two apart)"),
+    Claim("Cross-attention aligns diagonally with the predicted glosses.",
+          "gloss16: Spearman correlation of gloss index and attention centroid (correct samples, >= 2 glosses)",
+          _key("gloss16", "diagonality"), lambda v: v >= 0.5, ">= 0.5"),
+    Claim("Over a sentence the model shifts from the frames to the previous glosses.",
+          "gloss16: self-minus-cross at later steps minus at the first step (paper's signed mean)",
+          _difference(_key("gloss16", "self_minus_cross_later"), _key("gloss16", "self_minus_cross_first")),
+          lambda v: v > 0, "> 0"),
+    Claim("For longer sentences the model relies more on glosses and the alignment fades.",
+          "gloss16: diagonality of sentences of 1-5 glosses minus that of 6-10 glosses",
+          _difference(_key("gloss16", "by_length", "short", "diagonality"),
+                      _key("gloss16", "by_length", "long", "diagonality")),
+          lambda v: v > 0, "> 0"),
+    Claim("Encoder self-attention shows sign segmentation at d=16 but not at larger sizes.",
+          "encoder attention kept inside the attending frame's sign, gloss16 minus gloss64",
+          _difference(_key("gloss16", "encoder_within_sign"), _key("gloss64", "encoder_within_sign")),
+          lambda v: v > 0, "> 0"),
+    Claim("A text model still attends to clusters, but they do not align diagonally with the words.",
+          "diagonality of gloss16 minus that of text16 (text16's window mass in the report)",
+          _difference(_key("gloss16", "diagonality"), _key("text16", "diagonality")),
+          lambda v: v > 0.2, "> 0.2"),
+)
+
+
+def check_claims(analyses: dict[str, list[dict]]) -> list[dict]:
+    """Each claim's measured value (mean ± std over seeds) and verdict: holds, fails, or not
+    measured (a config or a key missing, e.g. no gloss spans)."""
+    checks = []
+    for claim in CLAIMS:
+        values = [v for v in claim.measure(analyses) if np.isfinite(v)]
+        if values:
+            mean, std = mean_std(values)
+            verdict = "holds" if claim.holds(mean) else "does not hold"
+        else:
+            mean = std = None
+            verdict = "not measured"
+        checks.append({"claim": claim.text, "quantity": claim.quantity, "rule": claim.rule, "mean": mean,
+                       "std": std, "seeds": len(values), "verdict": verdict})
+    return checks
+
+
+def ensure_corpus(corpus: str, out: Path, seed: int, progress: bool) -> Path:
+    """A synthetic preset is made under out/corpus (resumed if a run was interrupted)."""
+    if corpus not in SYNTHETIC_PRESETS:
+        return Path(corpus)
+    from slt_jax.synth.corpus import write_corpus
+    from slt_jax.synth.presets import PRESETS
+
+    path = out / f"corpus_{corpus}"
+    if not (path / "annotations.csv").exists():
+        write_corpus(path, PRESETS[corpus], seed, workers=os.cpu_count() or 1, progress=progress)
+    return path
+
+
+def _analyze_all(configs, runs_dir: Path, out: Path, seeds: int, progress: bool) -> dict[str, list[dict]]:
+    from slt_jax.analysis.report import analyze
+
+    analyses = {}
+    for config in configs:
+        analyses[config.name] = []
+        for k, run in enumerate(seed_dirs(runs_dir, config.name, seeds)):
+            target = out / "analysis" / config.name / f"seed_{k}"
+            cached = target / "analysis.json"
+            if cached.exists() and cached.stat().st_mtime >= (run / "metrics.jsonl").stat().st_mtime:
+                analyses[config.name].append(json.loads(cached.read_text()))
+            else:
+                analyses[config.name].append(analyze(run, "test", target, progress=progress))
+    return analyses
+
+
+def median_seed(scores: list[dict]) -> int:
+    order = np.argsort([s["wer"] for s in scores], kind="stable")
+    return int(order[(len(order) - 1) // 2])
+
+
+def reproduce(out, corpus: str = "small", seeds: int = 3, configs=CONFIGS, epochs: int | None = None,
+              seed: int = 0, progress: bool = True) -> dict:
+    """Runs the whole reproduction into `out` and returns what the report shows.
+
+    Args:
+      out: output folder (index.html, report.md, table1.*, runs/, analysis/, corpus_<preset>/).
+      corpus: a synthetic preset (tiny, small, gsl) or a corpus folder.
+      seeds: seeds per config, trained together with vmap.
+      configs: preset names.
+      epochs: cap on training epochs (default: the presets' early stopping alone).
+      seed: seed of the corpus and of the first training seed.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings = {}
+
+    def timed(name, fn, *args, **kwargs):
+        start = time.perf_counter()
+        result = fn(*args, **kwargs)
+        timings[name] = time.perf_counter() - start
+        return result
+
+    corpus_dir = timed("corpus", ensure_corpus, corpus, out, seed, progress)
+    overrides = [f"train.seed={seed}"] + ([f"train.max_epochs={epochs}"] if epochs else [])
+    config_list = [get_config(name, overrides) for name in configs]
+    scores = timed("train + evaluate", sweep, config_list, corpus_dir, out / "runs", seeds, "test", progress)
+    for name in ("table1.md", "table1.csv"):
+        shutil.copyfile(out / "runs" / name, out / name)
+    analyses = timed("analyze", _analyze_all, config_list, out / "runs", out, seeds, progress)
+    summary = {
+        "corpus": str(corpus_dir), "seeds": seeds, "configs": list(configs), "epochs": epochs,
+        "table1": (out / "table1.md").read_text(encoding="utf-8"),
+        "scores": scores, "claims": check_claims(analyses),
+        "median_seed": {name: median_seed(s) for name, s in scores.items()},
+        "analyses": analyses, "timings": timings,
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+    }
+    write_json(out / "summary.json", summary)
+    write_text(out / "report.md", render_markdown(summary))
+    write_text(out / "index.html", render_html(summary, out))
+    return summary
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+ALIGNMENT_KEYS = ("exact_match", "diagonality", "monotonicity", "window_mass", "n_peaks", "alignment_accuracy",
+                  "boundary_f1", "deletion_gap", "encoder_within_sign")
+
+
+def _fmt(mean, std=None) -> str:
+    if mean is None or not np.isfinite(mean):
+        return "–"
+    return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
+
+
+def alignment_table(analyses: dict[str, list[dict]]) -> list[list[str]]:
+    """Rows: config, then each alignment/faithfulness key as mean ± std over seeds."""
+    rows = [["config", *ALIGNMENT_KEYS]]
+    for name, per_seed in analyses.items():
+        cells = [name]
+        for key in ALIGNMENT_KEYS:
+            values = [a[key] for a in per_seed if a.get(key) is not None and np.isfinite(a[key])]
+            cells.append(_fmt(*mean_std(values)) if values else "–")
+        rows.append(cells)
+    return rows
+
+
+def _markdown_table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def _claim_rows(claims: list[dict]) -> list[list[str]]:
+    return [["#", "conclusion (paper §6)", "measured quantity", "value", "rule", "verdict"]] + [
+        [str(i), c["claim"], c["quantity"], _fmt(c["mean"], c["std"]), c["rule"], c["verdict"]]
+        for i, c in enumerate(claims, start=1)]
+
+
+def render_markdown(summary: dict) -> str:
+    parts = ["# slt-jax reproduction of SignAttention\n",
+             f"Corpus `{summary['corpus']}`, {summary['seeds']} seeds per config, epochs cap: "
+             f"{summary['epochs'] or 'none (early stopping)'}.\n",
+             "## Table 1\n", summary["table1"],
+             "## The paper's conclusions as checks\n", _markdown_table(_claim_rows(summary["claims"])),
+             "## Alignment and faithfulness (mean ± std over seeds)\n", _markdown_table(alignment_table(summary["analyses"])),
+             "## Timings\n", "".join(f"- {k}: {v:.0f} s\n" for k, v in summary["timings"].items())]
+    return "\n".join(parts)
+
+
+def _html_table(rows: list[list[str]], verdict_col: int | None = None) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = []
+    for r in rows[1:]:
+        cells = []
+        for i, c in enumerate(r):
+            cls = f' class="{c.replace(" ", "-")}"' if i == verdict_col else ""
+            cells.append(f"<td{cls}>{html.escape(c)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _table1_rows(table1_md: str) -> list[list[str]]:
+    lines = [l for l in table1_md.splitlines() if l.startswith("|") and not l.startswith("|---")]
+    return [[c.strip() for c in l.strip("|").split("|")] for l in lines]
+
+
+STYLE = """
+body { font: 15px/1.5 system-ui, sans-serif; max-width: 1180px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { font-size: 1.7em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
+th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+td.holds { background: #dff3df; } td.does-not-hold { background: #f8dddd; } td.not-measured { background: #eee; }
+figure { display: inline-block; margin: .5em; vertical-align: top; max-width: 560px; }
+figure img { max-width: 100%; border: 1px solid #ddd; } figcaption { font-size: 13px; color: #555; }
+code { background: #f5f5f5; padding: 0 .2em; }
+"""
+
+
+def render_html(summary: dict, out: Path) -> str:
+    """A self-contained page; figures are linked relative to `out`."""
+    figures = []
+    for name, k in summary["median_seed"].items():
+        folder = out / "analysis" / name / f"seed_{k}"
+        analysis = summary["analyses"][name][k]
+        imgs = "".join(
+            f'<figure><img src="{html.escape(str((folder / f).relative_to(out)))}" alt="{html.escape(f)}">'
+            f"<figcaption>{html.escape(f)}</figcaption></figure>" for f in analysis.get("figures", []))
+        figures.append(f"<h3>{html.escape(name)} (median seed: {k})</h3>{imgs}")
+    timings = "".join(f"<li>{html.escape(k)}: {v:.0f} s</li>" for k, v in summary["timings"].items())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>slt-jax: SignAttention reproduction</title>
+<style>{STYLE}</style></head><body>
+<h1>SignAttention, reproduced with slt-jax</h1>
+<p>Corpus <code>{html.escape(summary['corpus'])}</code>; {summary['seeds']} seeds per config, trained as one
+vmapped program per config; epochs cap: {summary['epochs'] or 'none (early stopping)'}.</p>
+<h2>Table 1: word error rate</h2>
+{_html_table(_table1_rows(summary['table1']))}
+<h2>The paper's conclusions, measured</h2>
+{_html_table(_claim_rows(summary['claims']), verdict_col=5)}
+<h2>Alignment and faithfulness (mean ± std over seeds)</h2>
+{_html_table(alignment_table(summary['analyses']))}
+<h2>Figures</h2>
+{''.join(figures)}
+<h2>Settings and timings</h2>
+<ul>{timings}<li>machine: {html.escape(summary['machine'])}</li></ul>
+</body></html>
+"""
