@@ -18,7 +18,7 @@ def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     radius = int(3 * sigma + 0.5)
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     kernel /= kernel.sum()
-    padded = np.pad(x, [(radius, radius)] + [(0, 0)] * (x.ndim - 1), mode="edge")
+    padded = np.concatenate([np.repeat(x[:1], radius, 0), x, np.repeat(x[-1:], radius, 0)])
     columns = padded.reshape(len(padded), -1).T
     return np.stack([np.convolve(c, kernel, mode="valid") for c in columns], -1).reshape(x.shape)
 

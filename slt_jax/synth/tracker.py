@@ -68,7 +68,7 @@ def observe(points: np.ndarray, signer: Signer, rng: np.random.Generator) -> np.
     x, y, depth = project(points, signer)
     # Where the signer stands differs a little from one recording to the next.
     step_x, step_y = rng.normal(0.0, [20.0, 10.0])
-    noise = rng.standard_normal((3, frames, N_LANDMARKS))
+    noise = rng.standard_normal((3, frames, N_LANDMARKS), dtype=np.float32)
     x += step_x + _JITTER_XY * noise[0] + _wander(rng, frames)
     y += step_y + _JITTER_XY * noise[1] + _wander(rng, frames)
     # Depth origins: the hips' midpoint for the body, the centre for the face, the wrist per hand.
@@ -86,9 +86,10 @@ def observe(points: np.ndarray, signer: Signer, rng: np.random.Generator) -> np.
     for palm in palms:
         covered |= np.linalg.norm(palm - nose, axis=-1) < 0.05 * signer.px_per_m
     missed[covered & (rng.random(frames) < 0.25), _FACE] = True
-    out = np.stack([x / width, y / height, z / width], -1)
-    out[missed] = np.nan
-    return out[:, None].astype(np.float32)
+    out = np.empty((frames, 1, N_LANDMARKS, 3), np.float32)
+    out[:, 0, :, 0], out[:, 0, :, 1], out[:, 0, :, 2] = x / width, y / height, z / width
+    out[:, 0][missed] = np.nan
+    return out
 
 
 def _missed_hands(x: np.ndarray, y: np.ndarray, palms: list[np.ndarray], signer: Signer,
