@@ -117,7 +117,10 @@ def strip(rows: list[Sequence], out: str | os.PathLike, frames: int = 8, dpi: in
 
 
 def animation(seq: Sequence, out: str | os.PathLike, fps: float = 30.0, dpi: int = 80) -> None:
-    """Saves an animated GIF of the sequence, the current caption above the figure."""
+    """Saves an animated GIF of the sequence: the current caption above the figure, or the
+    title where the sequence has no captions."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,11 +130,13 @@ def animation(seq: Sequence, out: str | os.PathLike, fps: float = 30.0, dpi: int
     view, xy = _view(seq), seq.pixels()
     fig, ax = plt.subplots(figsize=(3.2, 3.2 * (view[3] - view[2]) / (view[1] - view[0])))
 
+    title = textwrap.fill(seq.title, 45)
+
     def update(t):
         ax.clear()
         _frame_axes(ax, view)
-        draw_frame(ax, xy[t], (seq.captions[t] if seq.captions else "") or " ")
-        ax.set_xlabel(f"{seq.title}  frame {t}".strip(), fontsize=7)
+        draw_frame(ax, xy[t], (seq.captions[t] if seq.captions else title) or " ")
+        ax.set_xlabel(f"frame {t}", fontsize=7)
 
     FuncAnimation(fig, update, frames=len(xy)).save(out, writer=PillowWriter(fps=fps), dpi=dpi)
     plt.close(fig)
