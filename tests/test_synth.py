@@ -84,6 +84,8 @@ def test_small_and_gsl_plans_have_gsl_shape():
         for k, share in gsl_share.items():
             assert abs(lengths[k] / len(world.plan) - share) < tolerance, (preset.name, k)
         assert splits["val"] / splits["test"] == pytest.approx(2 / 3)
+        seen = {i.sentence for i in world.plan if i.split == "train"}
+        assert {i.sentence for i in world.plan if i.split == "test"} <= seen  # GSL's SI split too
     gsl = corpus.build_world(PRESETS["gsl"], 0)
     assert collections.Counter(i.split for i in gsl.plan) == {"train": 8820, "val": 588, "test": 882}
     assert max(len(s.glosses) for s in gsl.sentences) == max(GSL_GLOSSES_PER_SENTENCE)
