@@ -68,8 +68,7 @@ def draw_frame(ax, xy: np.ndarray, caption: str = "") -> None:
     from matplotlib.collections import LineCollection
 
     face = LANDMARK_GROUPS["face"][0]
-    body_edges = list(lm.BODY_EDGES) + [(lm.LEFT_EAR, lm.LEFT_EYE), (lm.RIGHT_EAR, lm.RIGHT_EYE)]
-    ax.add_collection(LineCollection(_lines(xy, body_edges), colors=_COLOURS["body"], linewidths=2.5))
+    ax.add_collection(LineCollection(_lines(xy, lm.BODY_EDGES), colors=_COLOURS["body"], linewidths=2.5))
     face_edges = [(a, b) for run in lm.FACE_CONTOURS for a, b in zip(run, run[1:])]
     ax.add_collection(LineCollection(_lines(xy, face_edges, face), colors=_COLOURS["face"], linewidths=1))
     for part, wrist in (("left_hand", lm.LEFT_WRIST), ("right_hand", lm.RIGHT_WRIST)):
