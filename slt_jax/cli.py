@@ -13,6 +13,7 @@ import sys
 
 COMMAND_MODULES = (
     "slt_jax.commands",
+    "slt_jax.analysis.commands",
     "slt_jax.extract",
     "slt_jax.prepare.commands",
     "slt_jax.synth.commands",

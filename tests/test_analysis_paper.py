@@ -20,6 +20,21 @@ def test_min_max_scales_rows_and_leaves_constant_rows_at_zero():
     np.testing.assert_allclose(paper.min_max(np.array([[2.0, 4.0, 6.0], [1.0, 1.0, 1.0]])), [[0, 0.5, 1], [0, 0, 0]])
 
 
+def test_min_max_over_the_real_frames_only():
+    out = np.asarray(paper.min_max(np.array([9.0, 1.0, 3.0, 0.0]), where=np.array([False, True, True, True])))
+    np.testing.assert_allclose(out[1:], [1 / 3, 1, 0])
+    assert np.isnan(out[0])
+
+
+def test_cross_attention_frames_keep_the_sample_s_own_frames():
+    pattern = np.array([[[0.2, 0.3, 0.5, 0.0], [0.4, 0.3, 0.3, 0.0]]])  # one step, two heads, frame 3 padded
+    mask = np.array([True, True, True, False])
+    rows = np.asarray(paper.cross_attention_frames(pattern, mask))
+    np.testing.assert_allclose(rows[0, :3], [0, 0, 1], atol=1e-6)
+    assert np.isnan(rows[0, 3])
+    np.testing.assert_allclose(paper.cross_attention_frames_per_head(pattern, mask)[0, 1, :3], [1, 0, 0], atol=1e-6)
+
+
 def test_cross_attention_rows_average_heads_then_normalise():
     pattern = np.array([[[0.2, 0.3, 0.5], [0.4, 0.3, 0.3]],  # step 0, two heads
                         [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])

@@ -16,8 +16,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from slt_jax.analysis.paper import min_max
-
 
 def frame_ranks(frame_mask_T) -> jax.Array:
     """Each frame's position among the real frames (0 .. N-1); padded frames get -1."""
@@ -137,8 +135,9 @@ def attention_boundaries(attention_SxT, frame_mask_T, n_tokens: int) -> np.ndarr
     real = np.flatnonzero(np.asarray(frame_mask_T))
     if n_tokens < 2 or len(real) < 2:
         return np.zeros(0)
-    rows = np.asarray(min_max(jnp.asarray(attention_SxT)[:n_tokens][:, real]))
-    labels = np.argmax(rows, axis=0)
+    rows = np.asarray(attention_SxT)[:n_tokens][:, real]
+    lo, hi = rows.min(1, keepdims=True), rows.max(1, keepdims=True)
+    labels = np.argmax((rows - lo) / np.where(hi > lo, hi - lo, 1.0), axis=0)  # as paper.min_max
     return real[1:][labels[1:] != labels[:-1]].astype(float)
 
 

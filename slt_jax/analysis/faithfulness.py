@@ -42,6 +42,14 @@ def random_fraction_mask(key, frame_mask_T, fraction: float) -> jax.Array:
     return top_fraction_mask(jax.random.uniform(key, frame_mask_T.shape), frame_mask_T, fraction)
 
 
+@jax.jit
+def deletion_masks(scores_NxT, frame_mask_NxT, key, fraction) -> tuple[jax.Array, jax.Array]:
+    """`top_fraction_mask` and `random_fraction_mask` of N rows at once, (N, T) each."""
+    top_NxT = jax.vmap(top_fraction_mask, (0, 0, None))(scores_NxT, frame_mask_NxT, fraction)
+    keys_N = jax.random.split(key, scores_NxT.shape[0])
+    return top_NxT, jax.vmap(random_fraction_mask, (0, 0, None))(keys_N, frame_mask_NxT, fraction)
+
+
 def _model(params, batch) -> Transformer:
     return model_for(params, batch, batch["target"].shape[1], sow=False)
 
@@ -55,7 +63,7 @@ _intact_log_probs = jax.jit(_reference_log_probs, static_argnums=0)
 
 
 @functools.partial(jax.jit, static_argnames=("model",))
-def _deleted_log_probs(model, params, frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL, deleted_LxBxT):
+def _deleted_log_probs(model, params, frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL, deleted_BxLxT):
     def one_gloss(args):
         position, deleted_BxT = args
         log_probs_BxL = _reference_log_probs(model, params, frames_BxTxF, frame_mask_BxT & ~deleted_BxT,
@@ -63,7 +71,7 @@ def _deleted_log_probs(model, params, frames_BxTxF, frame_mask_BxT, decoder_inpu
         return log_probs_BxL[:, position]
 
     positions = jnp.arange(target_BxL.shape[1])
-    return jax.lax.map(one_gloss, (positions, deleted_LxBxT)).T
+    return jax.lax.map(one_gloss, (positions, jnp.moveaxis(deleted_BxLxT, 1, 0))).T
 
 
 def gloss_deletion(params, batch, scores_BxLxT, fractions=FRACTIONS, seed: int = 0) -> dict[str, jax.Array]:
@@ -83,17 +91,14 @@ def gloss_deletion(params, batch, scores_BxLxT, fractions=FRACTIONS, seed: int =
     """
     model = _model(params, batch)
     args = [jnp.asarray(batch[k]) for k in ("frames", "frame_mask", "decoder_input", "target")]
-    mask_BxT = args[1]
-    keys_BxL = jax.random.split(jax.random.key(seed), scores_BxLxT.shape[:2])
-    top, random = [], []
+    b, l, t = scores_BxLxT.shape
+    mask_NxT = jnp.broadcast_to(args[1][:, None], (b, l, t)).reshape(-1, t)
+    out = {"top": [], "random": []}
     for i, fraction in enumerate(fractions):
-        top_BxLxT = jax.vmap(jax.vmap(top_fraction_mask, (0, None, None)), (0, 0, None))(scores_BxLxT, mask_BxT, fraction)
-        random_BxLxT = jax.vmap(jax.vmap(random_fraction_mask, (0, None, None)), (0, 0, None))(
-            jax.vmap(jax.vmap(lambda k: jax.random.fold_in(k, i)))(keys_BxL), mask_BxT, fraction)
-        top.append(_deleted_log_probs(model, params, *args, jnp.moveaxis(top_BxLxT, 1, 0)))
-        random.append(_deleted_log_probs(model, params, *args, jnp.moveaxis(random_BxLxT, 1, 0)))
-    intact = _intact_log_probs(model, params, *args)
-    return {"intact": intact, "top": jnp.stack(top), "random": jnp.stack(random)}
+        key = jax.random.fold_in(jax.random.key(seed), i)
+        for name, deleted_NxT in zip(out, deletion_masks(jnp.reshape(scores_BxLxT, (-1, t)), mask_NxT, key, fraction)):
+            out[name].append(_deleted_log_probs(model, params, *args, deleted_NxT.reshape(b, l, t)))
+    return {"intact": _intact_log_probs(model, params, *args), **{k: jnp.stack(v) for k, v in out.items()}}
 
 
 def translation_deletion(params, batch, scores_BxT, fractions=FRACTIONS, seed: int = 0) -> dict[str, jax.Array]:
@@ -108,14 +113,11 @@ def translation_deletion(params, batch, scores_BxT, fractions=FRACTIONS, seed: i
     """
     model, max_len = _model(params, batch), batch["target"].shape[1]
     frames, mask_BxT = jnp.asarray(batch["frames"]), jnp.asarray(batch["frame_mask"])
-    keys_B = jax.random.split(jax.random.key(seed), mask_BxT.shape[0])
     out = {"top": [], "random": []}
     for i, fraction in enumerate(fractions):
-        top_BxT = jax.vmap(top_fraction_mask, (0, 0, None))(scores_BxT, mask_BxT, fraction)
-        random_BxT = jax.vmap(random_fraction_mask, (0, 0, None))(
-            jax.vmap(lambda k: jax.random.fold_in(k, i))(keys_B), mask_BxT, fraction)
-        out["top"].append(greedy_decode(model, params, frames, mask_BxT & ~top_BxT, max_len))
-        out["random"].append(greedy_decode(model, params, frames, mask_BxT & ~random_BxT, max_len))
+        key = jax.random.fold_in(jax.random.key(seed), i)
+        for name, deleted_BxT in zip(out, deletion_masks(scores_BxT, mask_BxT, key, fraction)):
+            out[name].append(greedy_decode(model, params, frames, mask_BxT & ~deleted_BxT, max_len))
     return {name: jnp.stack(tokens) for name, tokens in out.items()}
 
 

@@ -32,10 +32,14 @@ def resample_frames(values_XxT: jax.Array, frame_mask_T: jax.Array, size: int = 
     return jnp.take(real_XxT, lo, axis=-1) * (1 - w) + jnp.take(real_XxT, hi, axis=-1) * w
 
 
-def min_max(x: jax.Array, axis: int = -1) -> jax.Array:
-    """(x - min) / (max - min) along `axis`; a constant row becomes 0 (the authors' gives NaN)."""
-    lo, hi = jnp.min(x, axis, keepdims=True), jnp.max(x, axis, keepdims=True)
-    return (x - lo) / jnp.where(hi > lo, hi - lo, 1.0)
+def min_max(x: jax.Array, axis: int = -1, where=True) -> jax.Array:
+    """(x - min) / (max - min) along `axis`; a constant row becomes 0 (the authors' gives NaN).
+
+    `where` limits the min and max to its True entries; the others come out NaN.
+    """
+    lo = jnp.min(x, axis, keepdims=True, where=where, initial=jnp.inf)
+    hi = jnp.max(x, axis, keepdims=True, where=where, initial=-jnp.inf)
+    return jnp.where(where, (x - lo) / jnp.where(hi > lo, hi - lo, 1.0), jnp.nan)
 
 
 def cross_attention_rows_per_head(cross_pattern_SxHxT, frame_mask_T, size: int = N_POINTS) -> jax.Array:
@@ -50,6 +54,18 @@ def cross_attention_rows(cross_pattern_SxHxT, frame_mask_T, size: int = N_POINTS
     `size` points, min-max normalised per row.
     """
     return cross_attention_rows_per_head(jnp.mean(cross_pattern_SxHxT, 1, keepdims=True), frame_mask_T, size)[:, 0]
+
+
+def cross_attention_frames_per_head(cross_pattern_SxHxT, frame_mask_T) -> jax.Array:
+    """Clean variant of `cross_attention_frames`: every head on its own, (S, H, T)."""
+    return min_max(cross_pattern_SxHxT, where=frame_mask_T)
+
+
+def cross_attention_frames(cross_pattern_SxHxT, frame_mask_T) -> jax.Array:
+    """Figure 2a: one translation's cross-attention over its own frames, heads averaged, min-max
+    per row over the real frames, (S, T); padded frames NaN. Unlike the averages it is not
+    resampled, as in the authors' single-sample figures."""
+    return min_max(jnp.mean(cross_pattern_SxHxT, 1), where=frame_mask_T)
 
 
 def self_minus_cross(attn_out_SxQxD, cross_attn_out_SxQxD) -> jax.Array:

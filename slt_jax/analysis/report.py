@@ -1,0 +1,317 @@
+"""`analyze`: a trained run on one split -> the paper's figures, the new scores and analysis.json.
+
+Per batch it records three translations (`extract_attention`): greedy in the authors' `paper`
+mode (the paper's figures and the alignment scores), greedy `causal` (the clean self/cross
+share) and teacher-forced `causal` (alignment against every reference and the deletion
+rankings), then reduces them with the pure analyses; the figures draw those reductions.
+
+analysis.json (population: "correct" = greedy translation equal to the reference, as in the
+paper; "all" = every sample of the split):
+  n, n_correct, exact_match, wer          samples, correct ones, their share, greedy WER (all)
+  groups                                  correct samples per number of glosses (tokens)
+  diagonality                             mean Spearman(gloss index, attention centroid), correct
+                                          samples with >= 2 glosses
+  diagonal_mass                           mean guided-attention score (alignment.diagonal_mass)
+  monotonicity                            mean share of forward centroid moves (>= 2 glosses)
+  window_mass, n_peaks                    clustering: mass in the best 10% window, peaks >= 50%
+  alignment_accuracy                      share of glosses whose peak frame lies in its span
+  boundary_precision, _recall, _f1        sign boundaries read off attention vs the spans,
+                                          within boundary_tolerance sampled frames
+  self_minus_cross_first, _later          the paper's signed mean at the first step / later steps
+  self_share_first, _later                ||self|| / (||self|| + ||cross||), causal, same steps
+  teacher_forced                          the alignment keys above over all samples, references fed
+  deletion                                fractions k; per k the mean drop in a gloss's
+                                          log-probability when its top-k% attended frames are
+                                          deleted (top) or as many random ones (random), their
+                                          difference (gap); the WER with each sample's most
+                                          attended / random frames deleted
+  deletion_gap                            mean over k of deletion.gap (> 0: attention is faithful)
+  uniform_cross_attention                 mean log-probability drop and WER with cross-attention
+                                          replaced by a uniform average over the real frames
+  sample                                  the sample of Figures 2a/2b
+The span-based keys (alignment_accuracy, boundary_*) are null without gloss_spans.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from slt_jax import data
+from slt_jax.analysis import alignment as al
+from slt_jax.analysis import faithfulness as fa
+from slt_jax.analysis import figures, paper
+from slt_jax.analysis.record import AttentionRecord, extract_attention
+from slt_jax.config import EOS, PAD
+from slt_jax.layout import write_json
+from slt_jax.metrics import wer
+from slt_jax.train import load_run
+
+ALIGNMENT_KEYS = ("diagonality", "diagonal_mass", "monotonicity", "window_mass", "n_peaks")
+_group_mean = jax.jit(paper.group_mean, static_argnames="n_groups")
+GROUPS_SHORT, GROUPS_LONG = range(2, 7), range(7, 12)  # decoding calls for 1-5 and 6-10 glosses
+
+
+def head_mean(record: AttentionRecord) -> jax.Array:
+    return jnp.mean(record.cross_pattern_BxSxHxT, axis=2)
+
+
+def _alignment_scores(attention_BxSxT, frame_mask_BxT, spans_BxSx2, n_B) -> dict[str, jax.Array]:
+    v = lambda f: jax.vmap(f)(attention_BxSxT, frame_mask_BxT, n_B)
+    window, peaks = jax.vmap(al.clustering)(attention_BxSxT, frame_mask_BxT, n_B)
+    hits, known = jax.vmap(al.alignment_hits)(attention_BxSxT, frame_mask_BxT, spans_BxSx2, n_B)
+    return {"diagonality": v(al.diagonality), "diagonal_mass": v(al.diagonal_mass),
+            "monotonicity": v(al.monotonicity), "window_mass": window, "n_peaks": peaks, "hits": hits, "known": known}
+
+
+@jax.jit
+def _reduce(greedy: AttentionRecord, causal: AttentionRecord, forced: AttentionRecord) -> dict:
+    """Per-sample reductions of one batch's three records."""
+    attention, mask = head_mean(greedy), greedy.frame_mask_BxT
+    return {
+        "rows": jax.vmap(paper.cross_attention_rows)(greedy.cross_pattern_BxSxHxT, mask),
+        "frame_rows": jax.vmap(paper.cross_attention_frames)(greedy.cross_pattern_BxSxHxT, mask),
+        "frame_heads": jax.vmap(paper.cross_attention_frames_per_head)(greedy.cross_pattern_BxSxHxT, mask),
+        "diff": jax.vmap(paper.self_minus_cross)(greedy.attn_out_BxSxQxD, greedy.cross_attn_out_BxSxQxD),
+        "share": jax.vmap(paper.self_share)(causal.attn_out_BxSxQxD, causal.cross_attn_out_BxSxQxD),
+        "encoder": jax.vmap(paper.encoder_attention)(greedy.encoder_pattern_BxHxTxT, mask),
+        "centroids": jax.vmap(al.centroids)(attention, mask),
+        "greedy": _alignment_scores(attention, mask, greedy.gloss_spans_BxSx2, greedy.length_B - 1),
+        "forced": _alignment_scores(head_mean(forced), mask, forced.gloss_spans_BxSx2, forced.length_B - 1),
+    }
+
+
+def _boundaries(record: AttentionRecord, tolerance: float) -> np.ndarray:
+    attention, masks = np.asarray(head_mean(record)), np.asarray(record.frame_mask_BxT)
+    spans, lengths = np.asarray(record.gloss_spans_BxSx2), np.asarray(record.length_B)
+    return np.array([al.boundary_counts(a, m, s, int(n) - 1, tolerance)
+                     for a, m, s, n in zip(attention, masks, spans, lengths)]).reshape(-1, 3)
+
+
+def _sample_view(record: AttentionRecord, reduced: dict, row: int, correct: bool, vocab: data.Vocab,
+                 example: data.Example, data_config) -> dict:
+    """What the single-sample figures draw for one sample, at its real frames."""
+    real = np.flatnonzero(np.asarray(record.frame_mask_BxT[row]))
+    n_calls = int(record.length_B[row])
+    rows = reduced["frame_rows"][row, :n_calls][:, real]
+    peaks = real[np.argmax(rows, axis=1)]  # the sampled frame of each row's maximum
+    spans = np.asarray(record.gloss_spans_BxSx2[row, : n_calls - 1])
+    frames = np.asarray(record.frames_BxTxF[row])
+    return {
+        "id": example.id, "reference": example.reference, "hypothesis": vocab.decode(record.tokens_BxS[row]),
+        "correct": correct,
+        "tokens": [vocab.tokens[t] for t in np.asarray(record.tokens_BxS[row, :n_calls])],
+        "rows": rows,
+        "heads": reduced["frame_heads"][row, :n_calls][..., real],
+        "diff": reduced["diff"][row, :n_calls],
+        "peaks": np.searchsorted(real, peaks[: n_calls - 1]),
+        "poses": [figures.pose_points(frames[p], data_config.groups, data_config.use_3d) for p in peaks[: n_calls - 1]],
+        # Spans belong to the reference glosses: drawn only when the translation is the reference.
+        "spans": [tuple(np.searchsorted(real, s)) for s in spans] if correct and (spans >= 0).all() else [],
+    }
+
+
+def _mean(values) -> float | None:
+    values = np.asarray(values, float)
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if len(values) else None
+
+
+def _alignment_summary(scores: dict, include: np.ndarray, boundaries: np.ndarray, has_spans: bool,
+                       tolerance: float) -> dict:
+    out = {k: _mean(scores[k][include]) for k in ALIGNMENT_KEYS}
+    matched, predicted, annotated = boundaries[include].sum(0) if include.any() else (0, 0, 0)
+    known = scores["known"][include].sum()
+    out["alignment_accuracy"] = float(scores["hits"][include].sum() / known) if has_spans and known else None
+    out["boundary_precision"] = float(matched / predicted) if has_spans and predicted else None
+    out["boundary_recall"] = float(matched / annotated) if has_spans and annotated else None
+    out["boundary_f1"] = al.f1(matched, predicted, annotated) if has_spans and (predicted + annotated) else None
+    out["boundary_tolerance"] = tolerance
+    return out
+
+
+def _gloss_mean(values_NxS, gloss_NxS) -> float:
+    return float(np.sum(np.where(gloss_NxS, values_NxS, 0.0)) / max(gloss_NxS.sum(), 1))
+
+
+def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None, data_dir=None,
+            fractions=fa.FRACTIONS, tolerance: float = 2.0, seed: int = 0, progress: bool = True) -> dict:
+    """Runs every analysis on a split, writes the figures and analysis.json, returns the scalars.
+
+    Args:
+      workdir: a training workdir (`slt-jax train`).
+      split: train, val or test.
+      out: output folder (default: <workdir>/analysis_<split>).
+      sample_id: the sample of Figures 2a/2b (default: a correctly translated one, preferably
+        of 3 glosses like the paper's).
+      data_dir: the corpus (default: the one the run was trained on).
+      fractions: shares of real frames deleted by the faithfulness tests.
+      tolerance: boundary F1 tolerance, in sampled frames.
+      seed: for the random deletions.
+      progress: show a progress bar over batches.
+    """
+    from tqdm import tqdm
+
+    run = load_run(workdir)
+    config = run.config
+    data_dir = data_dir or json.loads((Path(workdir) / "run.json").read_text())["data"]
+    out = Path(out or Path(workdir) / f"analysis_{split}")
+    out.mkdir(parents=True, exist_ok=True)
+    examples = data.load_examples(data_dir, split, config.data, run.vocab, progress)
+    batch_size = config.train.batch_size
+    parts, views, shown_lengths = [], {}, set()
+    batches = data.make_batches(examples, config.data, batch_size)
+    for i, batch in enumerate(tqdm(batches, total=data.n_batches(examples, config.data, batch_size),
+                                   desc=f"analyze {split}", unit="batch", disable=not progress)):
+        greedy = extract_attention(run.params, batch, "paper")
+        causal = extract_attention(run.params, batch, "causal")
+        forced = extract_attention(run.params, batch, "causal", teacher_forced=True)
+        reduced = jax.device_get(_reduce(greedy, causal, forced))
+        gloss_scores = head_mean(forced)
+        translation_scores = jnp.sum(jnp.where(greedy.step_mask_BxS[..., None], head_mean(greedy), 0.0), 1)
+        deletion = jax.device_get(fa.gloss_deletion(run.params, batch, gloss_scores, fractions, seed + i))
+        rewrites = jax.device_get(fa.translation_deletion(run.params, batch, translation_scores, fractions, seed + i))
+        uniform = jax.device_get(fa.uniform_cross_attention(run.params, batch))
+        keep = batch["sample_mask"]
+        correct = np.asarray(greedy.correct_B)
+        frames_pad = config.data.max_frames - batch["frames"].shape[1]
+        parts.append({
+            "index": batch["index"][keep], "correct": correct[keep], "length": np.asarray(greedy.length_B)[keep],
+            "ref_length": np.asarray(forced.length_B)[keep], "tokens": np.asarray(greedy.tokens_BxS)[keep],
+            "rows": reduced["rows"][keep], "diff": reduced["diff"][keep], "share": reduced["share"][keep],
+            "encoder": np.pad(reduced["encoder"], ((0, 0), (0, frames_pad), (0, 0)), constant_values=np.nan)[keep],
+            "centroids": reduced["centroids"][keep],
+            "greedy": {k: v[keep] for k, v in reduced["greedy"].items()},
+            "forced": {k: v[keep] for k, v in reduced["forced"].items()},
+            "boundaries_greedy": _boundaries(greedy, tolerance)[keep],
+            "boundaries_forced": _boundaries(forced, tolerance)[keep],
+            "gloss": ((batch["target"] != PAD) & (batch["target"] != EOS))[keep],
+            "intact": deletion["intact"][keep], "uniform": uniform["log_probs"][keep],
+            "top": np.moveaxis(deletion["top"], 0, 1)[keep], "random": np.moveaxis(deletion["random"], 0, 1)[keep],
+            "rewrite_top": np.moveaxis(rewrites["top"], 0, 1)[keep],
+            "rewrite_random": np.moveaxis(rewrites["random"], 0, 1)[keep],
+            "rewrite_uniform": uniform["tokens"][keep],
+        })
+        for row in np.flatnonzero(keep):
+            example = examples[batch["index"][row]]
+            n_glosses = int(greedy.length_B[row]) - 1
+            # The requested sample, else the first correct one of each length (and a fallback).
+            if example.id == sample_id or not views or (correct[row] and n_glosses not in shown_lengths):
+                views[example.id] = _sample_view(greedy, reduced, row, bool(correct[row]), run.vocab, example,
+                                                 config.data)
+                if correct[row]:
+                    shown_lengths.add(n_glosses)
+
+    merged = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+    if sample_id is not None and sample_id not in views:
+        raise ValueError(f"sample {sample_id!r} is not in the {split} split")
+    results = _summarise(merged, examples, run.vocab, fractions, tolerance, config)
+    main = views[sample_id] if sample_id else min(
+        views.values(), key=lambda v: (not v["correct"], abs(len(v["tokens"]) - 4)))  # 3 glosses + <eos>
+    results["sample"] = {k: main[k] for k in ("id", "reference", "hypothesis", "correct")}
+    results["figures"] = _draw(merged, main, [v for v in views.values() if v is not main][:3], results, out,
+                               config, fractions)
+    results |= {"run": str(workdir), "split": split, "config": config.name, "target": config.data.target,
+                "mode": "paper"}
+    write_json(out / "analysis.json", results)
+    return results
+
+
+def _summarise(m: dict, examples, vocab: data.Vocab, fractions, tolerance: float, config) -> dict:
+    references = [examples[i].reference for i in m["index"]]
+    hypotheses = lambda tokens: [vocab.decode(t) for t in tokens]
+    correct, glosses = m["correct"], m["gloss"]
+    has_spans = any(ex.gloss_spans is not None for ex in examples)
+    steps = np.arange(m["diff"].shape[1])[None, :]
+    later = correct[:, None] & (steps >= 1) & (steps < m["length"][:, None])
+    drop = lambda deleted_NxKxS: [_gloss_mean(m["intact"] - deleted_NxKxS[:, k], glosses) for k in range(len(fractions))]
+    top, random = drop(m["top"]), drop(m["random"])
+    gaps = [t - r for t, r in zip(top, random)]
+    counts = np.bincount(m["length"][correct] - 1, minlength=1)
+    return {
+        "n": len(correct), "n_correct": int(correct.sum()), "exact_match": float(correct.mean()),
+        "wer": wer(references, hypotheses(m["tokens"])),
+        "groups": {str(g): int(c) for g, c in enumerate(counts) if c},
+        **_alignment_summary(m["greedy"], correct, m["boundaries_greedy"], has_spans, tolerance),
+        "self_minus_cross_first": _mean(m["diff"][correct, 0]),
+        "self_minus_cross_later": _mean(m["diff"][later]),
+        "self_share_first": _mean(m["share"][correct, 0]),
+        "self_share_later": _mean(m["share"][later]),
+        "teacher_forced": _alignment_summary(m["forced"], np.ones_like(correct), m["boundaries_forced"], has_spans,
+                                             tolerance),
+        "deletion": {
+            "fractions": list(fractions), "log_prob_drop_top": top, "log_prob_drop_random": random, "gap": gaps,
+            "wer_top": [wer(references, hypotheses(m["rewrite_top"][:, k])) for k in range(len(fractions))],
+            "wer_random": [wer(references, hypotheses(m["rewrite_random"][:, k])) for k in range(len(fractions))],
+        },
+        "deletion_gap": float(np.mean(gaps)),
+        "uniform_cross_attention": {"log_prob_drop": _gloss_mean(m["intact"] - m["uniform"], glosses),
+                                    "wer": wer(references, hypotheses(m["rewrite_uniform"]))},
+    }
+
+
+def _save(fig, path: Path) -> str:
+    fig.savefig(path, dpi=110)
+    return path.name
+
+
+def _draw(m: dict, main: dict, others: list[dict], results: dict, out: Path, config, fractions) -> list[str]:
+    """Writes every figure; returns their file names."""
+    text = config.data.target == "text"
+    unit = "tokens" if text else "glosses"
+    names = ("fig7a", "fig7b", "fig7c", "fig7d") if text else ("fig3a", "fig3b", "fig4", "fig5")
+    n_groups = m["rows"].shape[1] + 1
+    correct, steps = m["correct"], np.arange(m["rows"].shape[1])[None, :] < m["length"][:, None]
+    group = lambda values, valid=None, include=correct: [np.asarray(x) for x in _group_mean(
+        values, m["length"], include, n_groups, valid)]
+    rows_mean, counts = group(m["rows"], steps[..., None])
+    diff_mean, _ = group(m["diff"], steps)
+    share_mean, _ = group(m["share"], steps)
+    encoder_mean, encoder_counts = group(m["encoder"], include=np.ones_like(correct))
+    label = f"{main['id']}: {main['hypothesis']}" + ("" if main["correct"] else f" (reference: {main['reference']})")
+    gloss_n = len(main["tokens"]) - 1
+    written = [
+        _save(figures.cross_attention_sample(main["rows"], main["tokens"], f"Cross-attention per predicted token\n{label}",
+                                             main["poses"], main["peaks"][:gloss_n], main["spans"]),
+              out / "fig2a_cross_attention_sample.png"),
+        _save(figures.self_minus_cross_sample(main["diff"], main["tokens"], f"Self - cross per step\n{main['id']}"),
+              out / "fig2b_self_minus_cross_sample.png"),
+        _save(figures.cross_attention_by_length(rows_mean, counts, GROUPS_SHORT,
+                                                f"Mean cross-attention, 1-5 {unit} (correct samples)", unit),
+              out / f"{names[0]}_cross_attention_1-5.png"),
+        _save(figures.cross_attention_by_length(rows_mean, counts, GROUPS_LONG,
+                                                f"Mean cross-attention, 6-10 {unit} (correct samples)", unit),
+              out / f"{names[1]}_cross_attention_6-10.png"),
+        _save(figures.by_length_matrix(diff_mean, counts, range(2, n_groups), "Mean self - cross (paper mode)",
+                                       "self - cross block output", unit=unit),
+              out / f"{names[2]}_self_minus_cross_by_length.png"),
+        _save(figures.encoder_by_length(encoder_mean, encoder_counts, GROUPS_SHORT,
+                                        "Mean encoder self-attention (all samples)", unit),
+              out / f"{names[3]}_encoder_self_attention.png"),
+        _save(figures.attention_examples([(v["rows"], v["tokens"], f"{v['id']}: {v['hypothesis']}")
+                                          for v in [main] + others]),
+              out / "fig6_attention_examples.png"),
+        _save(figures.cross_attention_heads(main["heads"], main["tokens"], f"Cross-attention per head\n{label}"),
+              out / "clean_cross_attention_heads_sample.png"),
+        _save(figures.by_length_matrix(share_mean, counts, range(2, n_groups),
+                                       "Self share ||self|| / (||self|| + ||cross||), causal",
+                                       "self share (0.5 = balanced)", limits=(0.0, 1.0), unit=unit),
+              out / "clean_self_share_by_length.png"),
+    ]
+    n = np.maximum(m["length"] - 1, 1)[:, None]
+    gloss_steps = correct[:, None] & (np.arange(m["centroids"].shape[1])[None, :] < m["length"][:, None] - 1)
+    token_share = np.broadcast_to((np.arange(m["centroids"].shape[1])[None, :] + 0.5) / n, gloss_steps.shape)
+    written.append(_save(figures.alignment_summary(
+        m["greedy"]["diagonality"][correct], m["greedy"]["monotonicity"][correct], token_share[gloss_steps],
+        m["centroids"][gloss_steps], f"Alignment of cross-attention (correct samples, {unit} >= 2 for the scores)"),
+        out / "alignment.png"))
+    deletion, uniform = results["deletion"], results["uniform_cross_attention"]
+    written.append(_save(figures.deletion_curves(
+        fractions, deletion["log_prob_drop_top"], deletion["log_prob_drop_random"], uniform["log_prob_drop"],
+        deletion["wer_top"], deletion["wer_random"], results["wer"], uniform["wer"],
+        f"Deleting frames (gap top - random: {results['deletion_gap']:+.3f} nats)"), out / "deletion.png"))
+    return written
