@@ -46,7 +46,8 @@ def main() -> None:
         from slt_jax.prepare.pose_file import read_holistic
 
         pose, _ = read_holistic(PHOENIX)
-        real = render.Sequence(pose, PHOENIX_SIZE, None, f"real (RWTH-PHOENIX-2014-T, MediaPipe Holistic): {PHOENIX_GLOSS}")
+        title = f"real (RWTH-PHOENIX-2014-T, MediaPipe Holistic): {PHOENIX_GLOSS}"
+        real = render.Sequence(pose, PHOENIX_SIZE, None, title)
         render.strip([real, sample], args.out / "corpus_vs_phoenix.png", frames=10)
     else:
         print(f"{PHOENIX} not found: skipping the comparison with PHOENIX")

@@ -184,8 +184,9 @@ def _span_features(world, data, signers):
             path = [wrists[start + k * (end - start - 1) // 2].ravel() for k in range(3)]
             spread = []
             for h in hands:
-                tips = np.linalg.norm(p[start:end, h + np.array([4, 8, 12, 16, 20]), :2] - p[start:end, h:h + 1, :2], axis=-1)
-                spread.append(np.nan_to_num(np.nanmean(tips, 0) / width) if np.isfinite(tips).any() else np.zeros(5))
+                tips = p[start:end, h + np.array([4, 8, 12, 16, 20]), :2] - p[start:end, h:h + 1, :2]
+                reach = np.linalg.norm(tips, axis=-1) / width
+                spread.append(np.nanmean(reach, 0) if np.isfinite(reach).any() else np.zeros(5))
             x.append(np.concatenate(path + spread))
             y.append(g)
     return np.array(x), np.array(y)
@@ -209,8 +210,8 @@ def test_absolute_position_does_not_give_the_gloss_but_the_signing_does(probe):
     raw, relative = [], []
     for held_out in range(PROBE.signers):
         train, test = set(range(PROBE.signers)) - {held_out}, {held_out}
-        raw.append(_nearest_centroid_accuracy(_span_frames(world, data, train), _span_frames(world, data, test)))
-        relative.append(_nearest_centroid_accuracy(_span_features(world, data, train), _span_features(world, data, test)))
+        for scores, features in ((raw, _span_frames), (relative, _span_features)):
+            scores.append(_nearest_centroid_accuracy(features(world, data, train), features(world, data, test)))
     (raw_accuracy, raw_chance), (accuracy, chance) = np.mean(raw, 0), np.mean(relative, 0)
     assert raw_accuracy < raw_chance + 0.1, (raw_accuracy, raw_chance)
     assert accuracy > 0.7 and accuracy > 5 * chance and accuracy > 3 * raw_accuracy, (accuracy, chance)
@@ -264,8 +265,9 @@ def test_render_strip_and_animation(tiny, tmp_path):
     from PIL import Image
 
     sid = "signer1_rep1_sentence0007"
-    assert main(["render", "--data", str(tiny), "--id", sid, "--out", str(tmp_path / "a.png"), "--frames", "4"]) == 0
-    assert main(["render", "--data", str(tiny), "--id", sid, "--out", str(tmp_path / "a.gif")]) == 0
+    render = ["render", "--data", str(tiny), "--id", sid, "--out"]
+    assert main(render + [str(tmp_path / "a.png"), "--frames", "4"]) == 0
+    assert main(render + [str(tmp_path / "a.gif")]) == 0
     with Image.open(tmp_path / "a.gif") as gif:
         assert gif.n_frames == len(layout.load_pose(tiny, sid))
     with Image.open(tmp_path / "a.png") as png:

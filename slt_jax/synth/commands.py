@@ -32,7 +32,8 @@ def add_commands(subparsers) -> None:
         "hand the tracker lost is a cross at the wrist.")
     p.add_argument("--data", required=True, metavar="DIR", help="corpus folder")
     p.add_argument("--id", required=True, help="sample id (a row of annotations.csv)")
-    p.add_argument("--out", required=True, metavar="FILE", help="FILE.gif (animation) or FILE.png (strip of frames)")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="FILE.gif (animation) or FILE.png (strip of frames)")
     p.add_argument("--frames", type=int, default=8, help="frames in a PNG strip (default: %(default)s)")
     p.set_defaults(run=_render)
 

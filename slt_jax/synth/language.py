@@ -118,7 +118,7 @@ class _Picker:
         for i, g in enumerate(glosses):
             self.ids[g.category].append(i)
         self.weights = {c: _zipf(len(ids)) for c, ids in self.ids.items()}
-        self.unused = {i for i in range(len(glosses))}
+        self.unused = set(range(len(glosses)))
 
     def has(self, category: str) -> bool:
         return bool(self.ids[category])
@@ -126,7 +126,10 @@ class _Picker:
     def __call__(self, category: str) -> int:
         ids = self.ids[category]
         fresh = [i for i in ids if i in self.unused]
-        choice = fresh[self.rng.integers(len(fresh))] if fresh else ids[self.rng.choice(len(ids), p=self.weights[category])]
+        if fresh:
+            choice = fresh[self.rng.integers(len(fresh))]
+        else:
+            choice = ids[self.rng.choice(len(ids), p=self.weights[category])]
         self.unused.discard(choice)
         return int(choice)
 
@@ -150,7 +153,8 @@ def _clause(rng: np.random.Generator, size: int, pick: _Picker) -> list[tuple[st
     while len(parts) < size:  # noun phrases fill the rest: a noun, then maybe numbers/adjectives
         parts.append(("noun", pick("noun")))
         while len(parts) < size and rng.random() < 0.3:
-            parts.append(("modifier", pick("adjective" if rng.random() < 0.75 or not pick.has("number") else "number")))
+            adjective = rng.random() < 0.75 or not pick.has("number")
+            parts.append(("modifier", pick("adjective" if adjective else "number")))
     return sorted(parts, key=lambda part: _SIGN_ORDER[part[0]])
 
 
@@ -164,7 +168,9 @@ def _noun_phrase(phrase: list[tuple[Gloss, int]], is_object: bool) -> list[tuple
     out = [(_ARTICLES[noun.gender][is_object], None)]
     for gloss, pos in modifiers:
         word = gloss.words[0]
-        out.append((_inflect(word, _ADJECTIVE_ENDINGS[noun.gender]) if gloss.category == "adjective" else word, pos))
+        if gloss.category == "adjective":
+            word = _inflect(word, _ADJECTIVE_ENDINGS[noun.gender])
+        out.append((word, pos))
     return out + [(w, noun_pos) for w in noun.words]
 
 

@@ -87,7 +87,8 @@ def skeleton(perf: Performance, signer: Signer, rng: np.random.Generator) -> np.
     for centre_index, inner, outer, upper, lower in eyes:  # lids run from the outer corner inwards
         body[:, inner], body[:, outer] = points[:, upper[-1]], points[:, upper[0]]
         body[:, centre_index] = points[:, upper + lower].mean(1)
-    body[:, lm.MOUTH_RIGHT], body[:, lm.MOUTH_LEFT] = points[:, lm.LIPS_OUTER_UPPER[0]], points[:, lm.LIPS_OUTER_UPPER[-1]]
+    lips = lm.LIPS_OUTER_UPPER  # from the right corner to the left one
+    body[:, lm.MOUTH_RIGHT], body[:, lm.MOUTH_LEFT] = points[:, lips[0]], points[:, lips[-1]]
     for index, side in ((lm.LEFT_EAR, 1), (lm.RIGHT_EAR, -1)):
         ear = np.array([[[side * 0.078, 0.0, 0.04]]])
         body[:, index] = centre + signer.head_size * geometry.rotate(ear, turn)[:, 0]

@@ -65,5 +65,6 @@ def markdown_table(columns: dict[str, dict], cell=None) -> str:
     keys = list(dict.fromkeys(k for col in columns.values() for k in col))
     rows = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for key in keys:
-        rows.append(f"| {key} | " + " | ".join("" if key not in col else cell(col[key]) for col in columns.values()) + " |")
+        cells = ("" if key not in col else cell(col[key]) for col in columns.values())
+        rows.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
