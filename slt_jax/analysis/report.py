@@ -138,6 +138,43 @@ def _gloss_mean(values_NxS, gloss_NxS) -> float:
     return float(np.sum(np.where(gloss_NxS, values_NxS, 0.0)) / max(gloss_NxS.sum(), 1))
 
 
+def _batch_part(params, batch, fractions, tolerance: float, seed: int, max_frames: int):
+    """Records one batch three ways and reduces it to per-sample arrays, filler rows dropped.
+
+    Returns:
+      (the per-sample arrays, the greedy paper-mode record, its jitted reductions).
+    """
+    greedy = extract_attention(params, batch, "paper")
+    causal = extract_attention(params, batch, "causal")
+    forced = extract_attention(params, batch, "causal", teacher_forced=True)
+    reduced = jax.device_get(_reduce(greedy, causal, forced))
+    translation_scores = jnp.sum(jnp.where(greedy.step_mask_BxS[..., None], head_mean(greedy), 0.0), 1)
+    deletion = jax.device_get(fa.gloss_deletion(params, batch, head_mean(forced), fractions, seed))
+    rewrites = jax.device_get(fa.translation_deletion(params, batch, translation_scores, fractions, seed))
+    uniform = jax.device_get(fa.uniform_cross_attention(params, batch))
+    keep = batch["sample_mask"]
+    k_first = lambda x_KxBx: np.moveaxis(x_KxBx, 0, 1)[keep]
+    frames_pad = ((0, 0), (0, max_frames - batch["frames"].shape[1]), (0, 0))  # to stack all buckets
+    part = {
+        "index": batch["index"][keep], "correct": np.asarray(greedy.correct_B)[keep],
+        "length": np.asarray(greedy.length_B)[keep], "ref_length": np.asarray(forced.length_B)[keep],
+        "tokens": np.asarray(greedy.tokens_BxS)[keep],
+        "rows": reduced["rows"][keep], "diff": reduced["diff"][keep], "share": reduced["share"][keep],
+        "encoder": np.pad(reduced["encoder"], frames_pad, constant_values=np.nan)[keep],
+        "centroids": reduced["centroids"][keep],
+        "greedy": {k: v[keep] for k, v in reduced["greedy"].items()},
+        "forced": {k: v[keep] for k, v in reduced["forced"].items()},
+        "boundaries_greedy": _boundaries(greedy, tolerance)[keep],
+        "boundaries_forced": _boundaries(forced, tolerance)[keep],
+        "gloss": ((batch["target"] != PAD) & (batch["target"] != EOS))[keep],
+        "intact": deletion["intact"][keep], "uniform": uniform["log_probs"][keep],
+        "top": k_first(deletion["top"]), "random": k_first(deletion["random"]),
+        "rewrite_top": k_first(rewrites["top"]), "rewrite_random": k_first(rewrites["random"]),
+        "rewrite_uniform": uniform["tokens"][keep],
+    }
+    return part, greedy, reduced
+
+
 def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None, data_dir=None,
             fractions=fa.FRACTIONS, tolerance: float = 2.0, seed: int = 0, progress: bool = True) -> dict:
     """Runs every analysis on a split, writes the figures and analysis.json, returns the scalars.
@@ -162,41 +199,17 @@ def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None
     out = Path(out or Path(workdir) / f"analysis_{split}")
     out.mkdir(parents=True, exist_ok=True)
     examples = data.load_examples(data_dir, split, config.data, run.vocab, progress)
+    if sample_id is not None and sample_id not in {ex.id for ex in examples}:
+        raise ValueError(f"sample {sample_id!r} is not in the {split} split of {data_dir}")
     batch_size = config.train.batch_size
     parts, views, shown_lengths = [], {}, set()
     batches = data.make_batches(examples, config.data, batch_size)
     for i, batch in enumerate(tqdm(batches, total=data.n_batches(examples, config.data, batch_size),
                                    desc=f"analyze {split}", unit="batch", disable=not progress)):
-        greedy = extract_attention(run.params, batch, "paper")
-        causal = extract_attention(run.params, batch, "causal")
-        forced = extract_attention(run.params, batch, "causal", teacher_forced=True)
-        reduced = jax.device_get(_reduce(greedy, causal, forced))
-        gloss_scores = head_mean(forced)
-        translation_scores = jnp.sum(jnp.where(greedy.step_mask_BxS[..., None], head_mean(greedy), 0.0), 1)
-        deletion = jax.device_get(fa.gloss_deletion(run.params, batch, gloss_scores, fractions, seed + i))
-        rewrites = jax.device_get(fa.translation_deletion(run.params, batch, translation_scores, fractions, seed + i))
-        uniform = jax.device_get(fa.uniform_cross_attention(run.params, batch))
-        keep = batch["sample_mask"]
+        part, greedy, reduced = _batch_part(run.params, batch, fractions, tolerance, seed + i, config.data.max_frames)
+        parts.append(part)
         correct = np.asarray(greedy.correct_B)
-        frames_pad = config.data.max_frames - batch["frames"].shape[1]
-        parts.append({
-            "index": batch["index"][keep], "correct": correct[keep], "length": np.asarray(greedy.length_B)[keep],
-            "ref_length": np.asarray(forced.length_B)[keep], "tokens": np.asarray(greedy.tokens_BxS)[keep],
-            "rows": reduced["rows"][keep], "diff": reduced["diff"][keep], "share": reduced["share"][keep],
-            "encoder": np.pad(reduced["encoder"], ((0, 0), (0, frames_pad), (0, 0)), constant_values=np.nan)[keep],
-            "centroids": reduced["centroids"][keep],
-            "greedy": {k: v[keep] for k, v in reduced["greedy"].items()},
-            "forced": {k: v[keep] for k, v in reduced["forced"].items()},
-            "boundaries_greedy": _boundaries(greedy, tolerance)[keep],
-            "boundaries_forced": _boundaries(forced, tolerance)[keep],
-            "gloss": ((batch["target"] != PAD) & (batch["target"] != EOS))[keep],
-            "intact": deletion["intact"][keep], "uniform": uniform["log_probs"][keep],
-            "top": np.moveaxis(deletion["top"], 0, 1)[keep], "random": np.moveaxis(deletion["random"], 0, 1)[keep],
-            "rewrite_top": np.moveaxis(rewrites["top"], 0, 1)[keep],
-            "rewrite_random": np.moveaxis(rewrites["random"], 0, 1)[keep],
-            "rewrite_uniform": uniform["tokens"][keep],
-        })
-        for row in np.flatnonzero(keep):
+        for row in np.flatnonzero(batch["sample_mask"]):
             example = examples[batch["index"][row]]
             n_glosses = int(greedy.length_B[row]) - 1
             # The requested sample, else the first correct one of each length (and a fallback).
@@ -207,9 +220,7 @@ def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None
                     shown_lengths.add(n_glosses)
 
     merged = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
-    if sample_id is not None and sample_id not in views:
-        raise ValueError(f"sample {sample_id!r} is not in the {split} split")
-    results = _summarise(merged, examples, run.vocab, fractions, tolerance, config)
+    results = _summarise(merged, examples, run.vocab, fractions, tolerance)
     main = views[sample_id] if sample_id else min(
         views.values(), key=lambda v: (not v["correct"], abs(len(v["tokens"]) - 4)))  # 3 glosses + <eos>
     results["sample"] = {k: main[k] for k in ("id", "reference", "hypothesis", "correct")}
@@ -221,7 +232,7 @@ def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None
     return results
 
 
-def _summarise(m: dict, examples, vocab: data.Vocab, fractions, tolerance: float, config) -> dict:
+def _summarise(m: dict, examples, vocab: data.Vocab, fractions, tolerance: float) -> dict:
     references = [examples[i].reference for i in m["index"]]
     hypotheses = lambda tokens: [vocab.decode(t) for t in tokens]
     correct, glosses = m["correct"], m["gloss"]
@@ -266,12 +277,13 @@ def _draw(m: dict, main: dict, others: list[dict], results: dict, out: Path, con
     names = ("fig7a", "fig7b", "fig7c", "fig7d") if text else ("fig3a", "fig3b", "fig4", "fig5")
     n_groups = m["rows"].shape[1] + 1
     correct, steps = m["correct"], np.arange(m["rows"].shape[1])[None, :] < m["length"][:, None]
-    group = lambda values, valid=None, include=correct: [np.asarray(x) for x in _group_mean(
-        values, m["length"], include, n_groups, valid)]
+    group = lambda values, valid=None, include=correct, length=m["length"]: [np.asarray(x) for x in _group_mean(
+        values, length, include, n_groups, valid)]
     rows_mean, counts = group(m["rows"], steps[..., None])
     diff_mean, _ = group(m["diff"], steps)
     share_mean, _ = group(m["share"], steps)
-    encoder_mean, encoder_counts = group(m["encoder"], include=np.ones_like(correct))
+    # The authors average the encoder over every sample, grouped by its reference's length.
+    encoder_mean, encoder_counts = group(m["encoder"], include=np.ones_like(correct), length=m["ref_length"])
     label = f"{main['id']}: {main['hypothesis']}" + ("" if main["correct"] else f" (reference: {main['reference']})")
     gloss_n = len(main["tokens"]) - 1
     written = [
