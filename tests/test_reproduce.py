@@ -1,0 +1,84 @@
+"""The reproduction: claims as checks, the report, and the page in a real browser."""
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from slt_jax.cli import main
+from slt_jax.reproduce import check_claims, median_seed
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def analysis(diagonality, window_mass=0.5, first=-0.2, later=0.1, short=0.8, long=0.3, within=0.4):
+    return {"diagonality": diagonality, "window_mass": window_mass, "self_minus_cross_first": first,
+            "self_minus_cross_later": later, "by_length": {"short": {"diagonality": short},
+                                                           "long": {"diagonality": long}},
+            "encoder_within_sign": within}
+
+
+def test_claims_take_mean_over_seeds_and_apply_their_rule():
+    analyses = {"gloss16": [analysis(0.9), analysis(0.7)], "gloss64": [analysis(0.8, within=0.5)] * 2,
+                "text16": [analysis(0.6), analysis(0.4)]}
+    checks = check_claims(analyses)
+    assert [c["verdict"] for c in checks] == ["holds", "holds", "holds", "holds", "does not hold", "holds"]
+    assert checks[1]["mean"] == pytest.approx(0.8) and checks[1]["std"] == pytest.approx(np.std([0.9, 0.7], ddof=1))
+    assert checks[2]["mean"] == pytest.approx(0.3)  # later - first
+    assert checks[5]["mean"] == pytest.approx(0.3) and checks[5]["rule"] == "> 0.2"
+    without_text = check_claims({"gloss16": [analysis(None)]})
+    assert without_text[1]["verdict"] == "not measured" and without_text[5]["verdict"] == "not measured"
+
+
+def test_median_seed_is_the_middle_wer():
+    assert median_seed([{"wer": 0.3}, {"wer": 0.1}, {"wer": 0.2}]) == 2
+    assert median_seed([{"wer": 0.3}, {"wer": 0.1}]) == 1
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce")
+    assert main(["reproduce", "--out", str(out), "--corpus", "tiny", "--configs", "tiny", "--seeds", "2",
+                 "--epochs", "3", "--quiet"]) == 0
+    return out
+
+
+def test_reproduce_writes_table_report_and_figures(report):
+    summary = json.loads((report / "summary.json").read_text())
+    assert len(summary["scores"]["tiny"]) == 2 and len(summary["analyses"]["tiny"]) == 2
+    assert "| tiny | 2 |" in (report / "table1.md").read_text()
+    page = (report / "index.html").read_text()
+    for section in ("Table 1", "conclusions, measured", "Alignment and faithfulness", "Figures", "timings"):
+        assert section in page
+    k = summary["median_seed"]["tiny"]
+    figures = summary["analyses"]["tiny"][k]["figures"]
+    assert figures and all((report / "analysis" / "tiny" / f"seed_{k}" / f).is_file() for f in figures)
+    assert all(f'src="analysis/tiny/seed_{k}/{f}"' in page for f in figures)
+    assert "## The paper's conclusions as checks" in (report / "report.md").read_text()
+
+
+def test_a_second_run_reuses_finished_steps(report):
+    before = (report / "analysis" / "tiny" / "seed_0" / "analysis.json").stat().st_mtime
+    assert main(["reproduce", "--out", str(report), "--corpus", "tiny", "--configs", "tiny", "--seeds", "2",
+                 "--epochs", "3", "--quiet"]) == 0
+    assert (report / "analysis" / "tiny" / "seed_0" / "analysis.json").stat().st_mtime == before
+    assert json.loads((report / "summary.json").read_text())["timings"]["analyze"] < 30
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+def test_the_page_renders_with_its_figures_in_chromium(report, tmp_path):
+    from PIL import Image
+
+    shot = tmp_path / "page.png"
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,3000",
+                    f"--screenshot={shot}", (report / "index.html").as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("RGB"), float)
+    assert pixels.shape[:2] == (3000, 1280)
+    # Tables at the top, images lower down: a loaded heatmap colours the lower half of the page.
+    colourful = np.ptp(pixels, axis=2) > 60
+    assert colourful[1500:].mean() > 0.02
