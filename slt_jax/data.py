@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,8 @@ import numpy as np
 from slt_jax import features
 from slt_jax.config import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, DataConfig
 from slt_jax.layout import LayoutError, Sample, load_pose, read_annotations, write_json
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,11 +110,22 @@ def fit_vocab(root: str | os.PathLike, config: DataConfig) -> Vocab:
 def load_examples(root: str | os.PathLike, split: str, config: DataConfig, vocab: Vocab,
                   progress: bool = False) -> list[Example]:
     """Reads every sample of `split`, in annotation order, from the pose files or, with
-    `config.source == "tfds"`, through the corpus's TFDS build (made on first use)."""
+    `config.source == "tfds"`, through the corpus's TFDS build (made on first use).
+
+    Samples that batching will change (see `batching_changes`) are kept and logged as warnings.
+    """
     if config.source == "tfds":
         from slt_jax.tfds_builder import read_split
 
-        return read_split(root, split, config, vocab)
+        examples = read_split(root, split, config, vocab)
+    else:
+        examples = _read_pose_files(root, split, config, vocab, progress)
+    for message in batching_changes(examples, config):
+        log.warning("%s, split %s: %s", root, split, message)
+    return examples
+
+
+def _read_pose_files(root, split: str, config: DataConfig, vocab: Vocab, progress: bool) -> list[Example]:
     samples = [s for s in read_annotations(root) if s.split == split]
     if not samples:
         raise LayoutError(f"{os.path.join(root, 'annotations.csv')}: no samples in split {split!r}")
@@ -129,6 +143,31 @@ def load_examples(root: str | os.PathLike, split: str, config: DataConfig, vocab
 
             loaded = tqdm(loaded, total=len(samples), desc=f"load {split}", unit="sample", leave=False)
         return list(loaded)
+
+
+def batching_changes(examples: Sequence[Example], config: DataConfig) -> list[str]:
+    """What batching does to these examples beyond sampling frames, one message per kind of change:
+    samples with no detected keypoint (every frame masked: attention stays finite, and the
+    decoder learns from the target alone), frames beyond `max_frames`, target tokens beyond
+    `max_tokens - 1` (both cut off), and tokens missing from the vocabulary (<unk>)."""
+
+    def report(changed, what: str, handling: str) -> list[str]:
+        ids = [ex.id for ex in examples if changed(ex)]
+        named = ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")
+        return [f"{len(ids)} of {len(examples)} {what} ({named}); {handling}"] if ids else []
+
+    return (
+        report(lambda ex: not ex.frames.any(), "samples have no detected keypoint in any frame",
+               "every frame is masked")
+        + report(lambda ex: -(-len(ex.frames) // config.sample_rate) > config.max_frames,
+                 f"samples have more than data.max_frames={config.max_frames} sampled frames",
+                 "the frames after those are dropped")
+        + report(lambda ex: len(ex.tokens) >= config.max_tokens,
+                 f"targets have more than data.max_tokens - 1 = {config.max_tokens - 1} tokens",
+                 "the tokens after those are dropped")
+        + report(lambda ex: np.any(ex.tokens == UNK), "targets have tokens not in the training vocabulary",
+                 "those become <unk>")
+    )
 
 
 def sample_frames(n_frames: int, rate: int, rng: np.random.Generator | None) -> np.ndarray:

@@ -11,7 +11,8 @@
 An input is a video (.mp4, .avi, ...), a folder of frame images (GSL ships jpg folders; frames in
 natural name order), or a single image. Its id is its path relative to the given folder (or to
 the glob's fixed prefix) without extension. Inputs run in parallel processes; a finished input is
-skipped when the command is run again, and every file is written atomically.
+skipped when the command is run again (also one that a killed run wrote but had not yet recorded
+in the manifest), and every file is written atomically.
 
 Two backends: mediapipe==0.10.21's `solutions.holistic` with its bundled models
 (model_complexity=1; the other complexities download models at run time and are not used), or,
@@ -36,7 +37,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from slt_jax.layout import LANDMARK_GROUPS, N_LANDMARKS, LayoutError, pose_path, save_pose, write_json
+from slt_jax.layout import LANDMARK_GROUPS, N_LANDMARKS, LayoutError, load_pose, pose_path, save_pose, write_json
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -346,6 +347,17 @@ def is_done(out: Path, manifest: dict, source: Source) -> bool:
     return entry.get("status") == "ok" and pose_path(out, source.id).is_file()
 
 
+def recovered_entry(source: Source, out: Path) -> dict:
+    """The manifest entry of a pose that a killed run wrote but did not record.
+
+    Poses are written atomically, so one that exists is complete; only its timing is lost.
+    """
+    pose = load_pose(out, source.id)
+    fps = read_frames(source)[1]
+    return {"source": str(source.path), "status": "ok", "fps": fps, "frames": len(pose),
+            "detected": detection_rates(pose), "ms_per_frame": None}
+
+
 def extract(videos: str, out: str | os.PathLike, workers: int = 1, model: str | None = None,
             progress: bool = True) -> dict:
     """Extracts every input not already done; returns the manifest.
@@ -363,8 +375,14 @@ def extract(videos: str, out: str | os.PathLike, workers: int = 1, model: str | 
     out = Path(out)
     sources = find_sources(videos)
     manifest = {"backend": backend, "files": read_manifest(out)["files"]}
+    # The manifest is saved every SAVE_EVERY_S: a killed run leaves poses it did not record.
+    recovered = [s for s in sources if not is_done(out, manifest, s) and pose_path(out, s.id).is_file()]
+    for s in recovered:
+        manifest["files"][s.id] = recovered_entry(s, out)
     todo = [s for s in sources if not is_done(out, manifest, s)]
     if not todo:
+        if recovered:
+            _write_manifest(out, manifest)
         return manifest
     from tqdm import tqdm
 

@@ -79,7 +79,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8", newline="")  # the text's own line ends, on every OS
 
 
 def write_json(path: str | os.PathLike, obj) -> None:
@@ -126,11 +126,14 @@ def read_annotations(root: str | os.PathLike) -> list[Sample]:
     if not path.is_file():
         raise LayoutError(f"{path}: annotations file not found")
     try:
-        text = path.read_text(encoding="utf-8")
+        # Decoded from bytes: text mode would turn a '\r' inside a quoted field into '\n'.
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise LayoutError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
-    rows = csv.DictReader(io.StringIO(text))
+    rows = csv.DictReader(io.StringIO(text, newline=""))
     header = rows.fieldnames or []
+    if not header:
+        raise LayoutError(f"{path}: empty file; expected the header {','.join(COLUMNS)}")
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise LayoutError(f"{path}: missing column(s) {', '.join(missing)}; header is {header}")
@@ -161,7 +164,9 @@ def write_annotations(root: str | os.PathLike, samples: Sequence[Sample]) -> Non
     """Writes `root/annotations.csv` atomically (with `gloss_spans` if any sample has spans)."""
     has_spans = any(s.gloss_spans is not None for s in samples)
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    # RFC 4180 line ends: csv quotes a field holding any character of the terminator, so with
+    # "\r\n" a lone '\r' in a text is quoted too instead of splitting its row on reading.
+    writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(COLUMNS + ((SPANS_COLUMN,) if has_spans else ()))
     for s in samples:
         row = [s.id, s.text, s.gloss, s.signer, s.split]

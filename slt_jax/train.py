@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -228,7 +229,7 @@ class Checkpoints:
         epoch = self.latest.latest_step()
         if epoch is None:
             return None
-        restored = self.latest.restore(epoch, args=ocp.args.Composite(
+        restored = _restore(self.latest, epoch, ocp.args.Composite(
             state=ocp.args.StandardRestore(serialization.to_state_dict(template)),
             loop=ocp.args.JsonRestore()))
         return serialization.from_state_dict(template, restored["state"]), dict(restored["loop"])
@@ -238,20 +239,36 @@ class Checkpoints:
         epoch = self.best.latest_step()
         if epoch is None:
             raise LayoutError(f"{self.best.directory}: no checkpoint to load; train first")
-        args = ocp.args.Composite(params=ocp.args.StandardRestore(template))
-        return self.best.restore(epoch, args=args)["params"]
+        return _restore(self.best, epoch, ocp.args.Composite(params=ocp.args.StandardRestore(template)))["params"]
+
+    def drop_best_after(self, epoch: int) -> None:
+        """Deletes best parameters saved after `epoch`. A run killed between saving an epoch's
+        best and its latest checkpoint redoes that epoch, and Orbax never saves a step twice."""
+        for step in self.best.all_steps():
+            if step > epoch:
+                self.best.delete(step)
 
     def close(self) -> None:
         self.latest.close()
         self.best.close()
 
 
-def _prepare_workdir(workdir: Path, config: Config, data_dir: Path,
-                     vocab: data.Vocab | None = None) -> tuple[Config, data.Vocab]:
-    """Creates a run folder, or checks that an existing one holds the same run and reuses it."""
-    config_path, vocab_path = workdir / "config.json", workdir / "vocab.json"
+def _restore(manager: ocp.CheckpointManager, epoch: int, args) -> Any:
+    try:
+        return manager.restore(epoch, args=args)
+    except (ValueError, KeyError) as e:  # Orbax's shape or structure mismatch
+        detail = str(e).splitlines()[0].split(". ")[0].rstrip(":")  # not Orbax's advice to pad or truncate
+        raise LayoutError(f"{manager.directory / str(epoch)}: a checkpoint that does not fit the run's "
+                          f"config.json (from another config?): {detail}") from None
+
+
+def _open_run(workdir: Path, config: Config, data_dir: Path,
+              vocab: data.Vocab | None = None) -> tuple[Config, data.Vocab]:
+    """The resolved config and vocabulary of a run folder: those it holds, checked to be the same
+    run, or new ones. Writes nothing, so a run that fails on its data leaves no folder behind."""
+    config_path = workdir / "config.json"
     if config_path.exists():
-        vocab = data.Vocab.load(vocab_path)
+        vocab = data.Vocab.load(workdir / "vocab.json")
         saved, wanted = load_config(config_path), resolve(config, vocab)
         ignore_epochs = lambda c: c.replace(train=dataclasses.replace(c.train, max_epochs=0))
         if ignore_epochs(saved) != ignore_epochs(wanted):
@@ -259,19 +276,39 @@ def _prepare_workdir(workdir: Path, config: Config, data_dir: Path,
                               f"({saved.name}); resume it with the same settings or use a new workdir")
         return wanted, vocab
     vocab = vocab or data.fit_vocab(data_dir, config.data)
-    config = resolve(config, vocab)
+    return resolve(config, vocab), vocab
+
+
+def _write_run(workdir: Path, config: Config, vocab: data.Vocab, data_dir: Path) -> None:
+    """Writes a new run folder; config.json goes last, as it marks a folder that holds a run."""
+    if (workdir / "config.json").exists():
+        return
     workdir.mkdir(parents=True, exist_ok=True)
-    vocab.save(vocab_path)
+    vocab.save(workdir / "vocab.json")
     write_json(workdir / "run.json", {"data": str(data_dir.absolute())})
-    save_config(config_path, config)
-    return config, vocab
+    save_config(workdir / "config.json", config)
+
+
+def _logged_epoch(line: str) -> float:
+    """The epoch of a metrics.jsonl line; infinite for a line torn by a kill mid-write."""
+    try:
+        return json.loads(line)["epoch"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return math.inf
 
 
 def _truncate_metrics(path: Path, last_epoch: int) -> None:
     """Drops log lines of epochs after the restored checkpoint (they will be redone)."""
     if path.exists():
-        lines = [l for l in path.read_text().splitlines() if json.loads(l)["epoch"] <= last_epoch]
+        lines = [l for l in path.read_text().splitlines() if _logged_epoch(l) <= last_epoch]
         write_text(path, "".join(l + "\n" for l in lines))
+
+
+def first_non_finite_step(losses, last_step: int) -> int:
+    """The step whose loss was the first non-finite one, from an epoch's per-step losses (each a
+    scalar or per-seed array) and the step count at its end."""
+    finite = np.isfinite(np.stack(jax.device_get(losses)).reshape(len(losses), -1)).all(axis=1)
+    return last_step - len(losses) + 1 + int(np.argmin(finite))
 
 
 def _seed_state(config: Config, optimizer, seed: int) -> tuple[TrainState, jax.Array]:
@@ -302,13 +339,15 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
 
     data_dir, workdir = Path(data_dir), Path(workdir)
     run_dirs = [Path(d) for d in (run_dirs or [workdir])]
-    config, vocab = _prepare_workdir(workdir, config, data_dir)
+    config, vocab = _open_run(workdir, config, data_dir)
     tc = config.train
     seeds = [tc.seed + k for k in range(len(run_dirs))]
-    for run_dir, seed in zip(run_dirs, seeds):
-        _prepare_workdir(run_dir, config.replace(train=dataclasses.replace(tc, seed=seed)), data_dir, vocab)
+    runs = [(run_dir, _open_run(run_dir, config.replace(train=dataclasses.replace(tc, seed=seed)), data_dir,
+                                vocab)[0]) for run_dir, seed in zip(run_dirs, seeds)]
     train_examples = data.load_examples(data_dir, "train", config.data, vocab, progress)
     val_examples = data.load_examples(data_dir, "val", config.data, vocab, progress)
+    for run_dir, run_config in [(workdir, config), *runs]:
+        _write_run(run_dir, run_config, vocab, data_dir)
 
     model, optimizer = Transformer(config.model), optax.adam(tc.learning_rate)
     stack = lambda *xs: jax.tree.map(lambda *leaves: jnp.stack(leaves), *xs)
@@ -322,8 +361,9 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
     sharding = batch_sharding(tc.batch_size)
     state, dropout_roots = replicated(sharding, (state, dropout_roots))
     best_checkpoints = [Checkpoints(d / "checkpoints") for d in run_dirs]
-    for run_dir in run_dirs:
+    for run_dir, best in zip(run_dirs, best_checkpoints):
         _truncate_metrics(run_dir / "metrics.jsonl", epoch)
+        best.drop_best_after(epoch)
 
     train_step = jax.jit(jax.vmap(train_step_fn(model, optimizer), in_axes=(0, None, 0)), donate_argnums=0)
     eval_step = jax.jit(jax.vmap(eval_step_fn(model), in_axes=(0, None)))
@@ -340,8 +380,10 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
             sums.append(step_sums)
         record = summarise(sums, "train")
         if not np.all(np.isfinite(record["train_loss"])):
-            raise FloatingPointError(f"{workdir}: non-finite training loss in epoch {epoch} "
-                                     f"(step {int(state.step[0])}); the last good checkpoint is kept")
+            step = first_non_finite_step([s["loss_sum"] for s in sums], int(state.step[0]))
+            kept = f"checkpoints/latest keeps epoch {epoch - 1}" if epoch > 1 else "no epoch had finished to keep"
+            raise FloatingPointError(f"{workdir}: non-finite training loss at step {step} (epoch {epoch}); "
+                                     f"stopped, {kept}")
         val_batches = data.make_batches(val_examples, config.data, tc.batch_size)
         record |= summarise([eval_step(state.params, model_inputs(b, sharding)) for b in val_batches], "val")
         seconds = time.perf_counter() - start

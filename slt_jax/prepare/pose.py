@@ -20,7 +20,8 @@ def read_annotation_file(path: str | os.PathLike) -> list[Sample]:
     """
     path = Path(path)
     try:
-        rows = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")))
+        # Decoded from bytes: text mode would turn a '\r' inside a quoted field into '\n'.
+        rows = csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8-sig"), newline=""))
     except FileNotFoundError:
         raise LayoutError(f"{path}: annotation file not found") from None
     except UnicodeDecodeError as e:

@@ -125,6 +125,8 @@ def read_holistic(path: str | os.PathLike, allow_partial: bool = False) -> tuple
             f"{lacks} points); read it with allow_partial (--allow-partial) to get those points as NaN"
         )
     data = np.ma.getdata(pose.body.data)
+    if len(data) == 0:
+        raise LayoutError(f"{path}: no frames (an empty recording, or a file cut short)")
     if data.shape[1] != 1:
         raise LayoutError(f"{path}: {data.shape[1]} people; Holistic tracks one")
     width, height = pose.header.dimensions.width, pose.header.dimensions.height
