@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import csv
 import dataclasses
+import json
 import logging
 import re
 import tempfile
