@@ -300,8 +300,10 @@ def _logged_epoch(line: str) -> float:
 def _truncate_metrics(path: Path, last_epoch: int) -> None:
     """Drops log lines of epochs after the restored checkpoint (they will be redone)."""
     if path.exists():
-        lines = [l for l in path.read_text().splitlines() if _logged_epoch(l) <= last_epoch]
-        write_text(path, "".join(l + "\n" for l in lines))
+        lines = path.read_text().splitlines()
+        kept = [l for l in lines if _logged_epoch(l) <= last_epoch]
+        if len(kept) < len(lines):  # rewriting an unchanged log would make it look newer
+            write_text(path, "".join(l + "\n" for l in kept))
 
 
 def first_non_finite_step(losses, last_step: int) -> int:
