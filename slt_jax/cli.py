@@ -39,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.run(args) or 0
-    except LayoutError as e:
+    except (LayoutError, FloatingPointError) as e:  # bad input (2), or a run that diverged (1)
         print(f"slt-jax: error: {e}", file=sys.stderr)
-        return 2
+        return 2 if isinstance(e, LayoutError) else 1
 
 
 if __name__ == "__main__":
