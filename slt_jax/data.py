@@ -146,10 +146,18 @@ def _read_pose_files(root, split: str, config: DataConfig, vocab: Vocab, progres
 
 
 def batching_changes(examples: Sequence[Example], config: DataConfig) -> list[str]:
-    """What batching does to these examples beyond sampling frames, one message per kind of change:
-    samples with no detected keypoint (every frame masked: attention stays finite, and the
-    decoder learns from the target alone), frames beyond `max_frames`, target tokens beyond
-    `max_tokens - 1` (both cut off), and tokens missing from the vocabulary (<unk>)."""
+    """What batching does to these examples beyond sampling frames (docs/reliability.md).
+
+    Args:
+      examples: one split's examples.
+      config: the data config they will be batched with.
+
+    Returns:
+      One message per kind of change that some example undergoes, with a count and the first ids:
+      no detected keypoint in any frame (every frame is masked: attention stays finite and the
+      decoder learns from the target alone), frames beyond `max_frames` or target tokens beyond
+      `max_tokens - 1` (cut off), tokens missing from the vocabulary (<unk>).
+    """
 
     def report(changed, what: str, handling: str) -> list[str]:
         ids = [ex.id for ex in examples if changed(ex)]

@@ -33,10 +33,10 @@ from slt_jax.prepare.pose import read_annotation_file
 from slt_jax.train import Checkpoints, Stopping, TrainState, init_params, resolve, token_losses
 
 from conftest import write_corpus
+from test_extract import MEDIA, needs_mediapipe
+from test_prepare import POSES
 
 ROOT = Path(__file__).resolve().parents[1]
-MEDIA = ROOT.parent / "shared" / "fixtures" / "media"
-POSES = ROOT.parent / "shared" / "fixtures" / "pose"
 PHOENIX = POSES / "phoenix2014t_25October_2010_Monday_tagesschau-17.pose"
 TINY = get_config("tiny")
 
@@ -198,8 +198,6 @@ def test_annotations_with_a_byte_order_mark_and_crlf_lines_read_as_written(tmp_p
 
 @pytest.mark.extract_env
 def test_truncated_and_empty_videos_are_reported_in_the_manifest_and_write_nothing(tmp_path, capsys):
-    from test_extract import needs_mediapipe
-
     needs_mediapipe()
     videos, out = tmp_path / "videos", tmp_path / "keypoints"
     videos.mkdir()

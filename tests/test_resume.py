@@ -27,6 +27,7 @@ from slt_jax.sweep import seed_dirs
 from slt_jax.train import fit, load_run
 
 from conftest import write_corpus
+from test_extract import MEDIA, needs_mediapipe
 
 EPOCHS = 5
 TIMING = ("seconds", "samples_per_s")  # wall-clock fields: the only ones allowed to differ
@@ -178,8 +179,6 @@ def test_a_non_finite_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(
 
 @pytest.mark.extract_env
 def test_extract_killed_mid_run_keeps_finished_files_and_completes(tmp_path):
-    from test_extract import MEDIA, needs_mediapipe
-
     needs_mediapipe()
     videos, out = tmp_path / "videos", tmp_path / "keypoints"
     videos.mkdir()
