@@ -1,6 +1,7 @@
 """Alignment scores on constructed attention whose answers are known."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -97,3 +98,13 @@ def test_scores_vmap_and_jit_over_samples():
     batch = np.stack([DIAGONAL, one_hot_rows([4, 2, 0, 5], 6)])
     scores = jax.jit(jax.vmap(al.diagonality, (0, None, 0)))(batch, MASK6, np.array([3, 3]))
     np.testing.assert_allclose(scores, [1.0, -1.0])
+
+
+def test_encoder_within_sign_is_the_in_sign_share_above_uniform():
+    spans = jnp.array([[0, 3], [3, 6], [-1, -1]])
+    mask = jnp.ones(6, bool)
+    block = jnp.kron(jnp.eye(2), jnp.full((3, 3), 1 / 3))[None]  # each frame attends only to its sign
+    np.testing.assert_allclose(al.encoder_within_sign(block, mask, spans), 1 - 0.5, atol=1e-6)
+    uniform = jnp.full((2, 6, 6), 1 / 6)
+    np.testing.assert_allclose(al.encoder_within_sign(uniform, mask, spans), 0.0, atol=1e-6)
+    assert np.isnan(al.encoder_within_sign(uniform, mask, jnp.full((3, 2), -1)))

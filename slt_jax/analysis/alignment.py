@@ -177,3 +177,24 @@ def f1(matched: int, predicted: int, annotated: int) -> float:
     """The harmonic mean of precision and recall from pooled counts; NaN when both sets are empty."""
     total = predicted + annotated
     return 2 * matched / total if total else float("nan")
+
+
+def encoder_within_sign(encoder_pattern_HxTxT, frame_mask_T, gloss_spans_Sx2) -> jax.Array:
+    """How much the encoder groups frames by sign (the paper's segmentation patterns, §5.1.1).
+
+    For every real frame inside a gloss span: the share of its encoder self-attention (heads
+    averaged) that stays inside its own span, minus the share a uniform row over the real frames
+    would put there. Averaged over those frames: 0 for sign-blind attention, > 0 when frames
+    attend within their sign. NaN when no frame lies in a known span.
+    """
+    t_T = jnp.arange(frame_mask_T.shape[0])
+    known_S = gloss_spans_Sx2[:, 0] >= 0
+    member_SxT = (known_S[:, None] & (t_T >= gloss_spans_Sx2[:, :1]) & (t_T < gloss_spans_Sx2[:, 1:])
+                  & frame_mask_T)
+    same_TxT = jnp.einsum("st,su->tu", member_SxT.astype(jnp.float32), member_SxT.astype(jnp.float32)) > 0
+    attention_TxT = jnp.mean(encoder_pattern_HxTxT, axis=0)
+    inside_T = jnp.sum(jnp.where(same_TxT, attention_TxT, 0.0), axis=-1)
+    uniform_T = jnp.sum(same_TxT, axis=-1) / jnp.maximum(jnp.sum(frame_mask_T), 1)
+    in_sign_T = jnp.any(member_SxT, axis=0)
+    n = jnp.sum(in_sign_T)
+    return jnp.where(n > 0, jnp.sum(jnp.where(in_sign_T, inside_T - uniform_T, 0.0)) / jnp.maximum(n, 1), jnp.nan)

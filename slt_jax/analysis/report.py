@@ -28,6 +28,9 @@ paper; "all" = every sample of the split):
   deletion_gap                            mean over k of deletion.gap (> 0: attention is faithful)
   uniform_cross_attention                 mean log-probability drop and WER with cross-attention
                                           replaced by a uniform average over the real frames
+  by_length                               short (1-5 glosses) / long (6-10): n, diagonality and
+                                          self_minus_cross_later over the correct samples
+  encoder_within_sign                     alignment.encoder_within_sign over all samples with spans
   sample                                  the sample of Figures 2a/2b
 The span-based keys (alignment_accuracy, boundary_*) are null without gloss_spans.
 """
@@ -80,6 +83,8 @@ def _reduce(greedy: AttentionRecord, causal: AttentionRecord, forced: AttentionR
         "share": jax.vmap(paper.self_share)(causal.attn_out_BxSxQxD, causal.cross_attn_out_BxSxQxD),
         "encoder": jax.vmap(paper.encoder_attention)(greedy.encoder_pattern_BxHxTxT, mask),
         "centroids": jax.vmap(al.centroids)(attention, mask),
+        "encoder_within": jax.vmap(al.encoder_within_sign)(greedy.encoder_pattern_BxHxTxT, mask,
+                                                           greedy.gloss_spans_BxSx2),
         "greedy": _alignment_scores(attention, mask, greedy.gloss_spans_BxSx2, greedy.length_B - 1),
         "forced": _alignment_scores(head_mean(forced), mask, forced.gloss_spans_BxSx2, forced.length_B - 1),
     }
@@ -161,7 +166,7 @@ def _batch_part(params, batch, fractions, tolerance: float, seed: int, max_frame
         "tokens": np.asarray(greedy.tokens_BxS)[keep],
         "rows": reduced["rows"][keep], "diff": reduced["diff"][keep], "share": reduced["share"][keep],
         "encoder": np.pad(reduced["encoder"], frames_pad, constant_values=np.nan)[keep],
-        "centroids": reduced["centroids"][keep],
+        "centroids": reduced["centroids"][keep], "encoder_within": reduced["encoder_within"][keep],
         "greedy": {k: v[keep] for k, v in reduced["greedy"].items()},
         "forced": {k: v[keep] for k, v in reduced["forced"].items()},
         "boundaries_greedy": _boundaries(greedy, tolerance)[keep],
@@ -250,6 +255,11 @@ def _summarise(m: dict, examples, vocab: data.Vocab, fractions, tolerance: float
         **_alignment_summary(m["greedy"], correct, m["boundaries_greedy"], has_spans, tolerance),
         "self_minus_cross_first": _mean(m["diff"][correct, 0]),
         "self_minus_cross_later": _mean(m["diff"][later]),
+        "by_length": {name: {"n": int((correct & np.isin(m["length"], calls)).sum()),
+                             "diagonality": _mean(m["greedy"]["diagonality"][correct & np.isin(m["length"], calls)]),
+                             "self_minus_cross_later": _mean(m["diff"][later & np.isin(m["length"], calls)[:, None]])}
+                      for name, calls in (("short", list(GROUPS_SHORT)), ("long", list(GROUPS_LONG)))},
+        "encoder_within_sign": _mean(m["encoder_within"]),
         "self_share_first": _mean(m["share"][correct, 0]),
         "self_share_later": _mean(m["share"][later]),
         "teacher_forced": _alignment_summary(m["forced"], np.ones_like(correct), m["boundaries_forced"], has_spans,
