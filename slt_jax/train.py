@@ -241,13 +241,6 @@ class Checkpoints:
             raise LayoutError(f"{self.best.directory}: no checkpoint to load; train first")
         return _restore(self.best, epoch, ocp.args.Composite(params=ocp.args.StandardRestore(template)))["params"]
 
-    def drop_best_after(self, epoch: int) -> None:
-        """Deletes best parameters saved after `epoch`. A run killed between saving an epoch's
-        best and its latest checkpoint redoes that epoch, and Orbax never saves a step twice."""
-        for step in self.best.all_steps():
-            if step > epoch:
-                self.best.delete(step)
-
     def close(self) -> None:
         self.latest.close()
         self.best.close()
@@ -363,9 +356,8 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
     sharding = batch_sharding(tc.batch_size)
     state, dropout_roots = replicated(sharding, (state, dropout_roots))
     best_checkpoints = [Checkpoints(d / "checkpoints") for d in run_dirs]
-    for run_dir, best in zip(run_dirs, best_checkpoints):
+    for run_dir in run_dirs:
         _truncate_metrics(run_dir / "metrics.jsonl", epoch)
-        best.drop_best_after(epoch)
 
     train_step = jax.jit(jax.vmap(train_step_fn(model, optimizer), in_axes=(0, None, 0)), donate_argnums=0)
     eval_step = jax.jit(jax.vmap(eval_step_fn(model), in_axes=(0, None)))
