@@ -51,6 +51,52 @@ def sinusoidal_positions(max_len: int, d_model: int) -> np.ndarray:
     return table
 
 
+def _lowbias32(h: jax.Array) -> jax.Array:
+    """A bijective 32-bit integer hash with low bias ("lowbias32", C. Wellons' hash-prospector)."""
+    h = (h ^ (h >> 16)) * jnp.uint32(0x7FEB352D)
+    h = (h ^ (h >> 15)) * jnp.uint32(0x846CA68B)
+    return h ^ (h >> 16)
+
+
+def keep_mask(key: jax.Array, shape: tuple[int, ...], keep_prob: float) -> jax.Array:
+    """A Bernoulli(`keep_prob`) boolean mask from a keyed hash of each element's flat index.
+
+    Two 32-bit words drawn from `key` seed two hash rounds; the result is compared with
+    `keep_prob * 2**32`. Being elementwise, XLA fuses it into the op that applies the mask: no
+    rolled generator loop and no random bits written to memory, unlike `jax.random.bernoulli`
+    on XLA:CPU.
+    """
+    k0, k1 = jax.random.bits(key, (2,), jnp.uint32)
+    index = jax.lax.iota(jnp.uint32, math.prod(shape)).reshape(shape)
+    h = _lowbias32(_lowbias32(index + k0) ^ k1)
+    return h < jnp.uint32(min(round(keep_prob * 2**32), 2**32 - 1))
+
+
+class HashDropout(nn.Module):
+    """Inverted dropout like `nn.Dropout` (same rate, scaling and 'dropout' rng stream), with its
+    mask from `keep_mask` instead of `jax.random.bernoulli`."""
+
+    rate: float
+
+    @nn.compact
+    def __call__(self, x, deterministic: bool) -> jax.Array:
+        if deterministic or self.rate == 0.0:
+            return x
+        keep_prob = 1.0 - self.rate
+        keep = keep_mask(self.make_rng("dropout"), x.shape, keep_prob)
+        return jnp.where(keep, x / keep_prob, jnp.zeros_like(x))
+
+
+DROPOUT_RNGS = {"jax": nn.Dropout, "hash": HashDropout}
+
+
+def dropout(config: ModelConfig, rate: float) -> nn.Module:
+    """A dropout layer of `rate`, its masks drawn as `config.dropout_rng` says."""
+    if config.dropout_rng not in DROPOUT_RNGS:
+        raise ValueError(f"model.dropout_rng={config.dropout_rng!r}; choose from {', '.join(DROPOUT_RNGS)}")
+    return DROPOUT_RNGS[config.dropout_rng](rate)
+
+
 class Attention(nn.Module):
     """Multi-head dot-product attention whose keys/values can be computed once and reused."""
 
@@ -63,7 +109,7 @@ class Attention(nn.Module):
         self.key = nn.DenseGeneral(heads, kernel_init=_kernel_init)
         self.value = nn.DenseGeneral(heads, kernel_init=_kernel_init)
         self.out = nn.DenseGeneral(c.d_model, axis=(-2, -1), kernel_init=_kernel_init)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = dropout(c, c.dropout)
 
     def keys_values(self, x_BxKxD: jax.Array) -> KeysValues:
         return KeysValues(self.key(x_BxKxD), self.value(x_BxKxD))
@@ -89,7 +135,7 @@ class FeedForward(nn.Module):
     def __call__(self, x_BxQxD, deterministic: bool) -> jax.Array:
         c = self.config
         h = nn.relu(nn.Dense(c.d_ff, kernel_init=_kernel_init, name="wi")(x_BxQxD))
-        h = nn.Dropout(c.dropout)(h, deterministic=deterministic)
+        h = dropout(c, c.dropout)(h, deterministic=deterministic)
         return nn.Dense(c.d_model, kernel_init=_kernel_init, name="wo")(h)
 
 
@@ -108,7 +154,7 @@ class EncoderLayer(nn.Module):
     @nn.compact
     def __call__(self, x_BxTxD, mask, deterministic: bool) -> jax.Array:
         c = self.config
-        drop = lambda h: nn.Dropout(c.dropout)(h, deterministic=deterministic)
+        drop = lambda h: dropout(c, c.dropout)(h, deterministic=deterministic)
         attn = Attention(c, name="self_attn")
         attn_out = drop(attn(x_BxTxD, attn.keys_values(x_BxTxD), mask, deterministic))
         x = nn.LayerNorm(LAYER_NORM_EPS)(_add_branch(self, x_BxTxD, attn_out, "attn_out", "resid_mid"))
@@ -127,7 +173,7 @@ class DecoderLayer(nn.Module):
         self.cross_attn = Attention(c)
         self.mlp = FeedForward(c)
         self.norms = [nn.LayerNorm(LAYER_NORM_EPS) for _ in range(3)]
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = dropout(c, c.dropout)
 
     def __call__(self, y_BxLxD, self_kv, self_mask, memory_kv, cross_mask, deterministic: bool):
         """`self_kv` are the prefix's keys/values (from `y` itself, or a decoding cache)."""
@@ -158,7 +204,7 @@ class Transformer(nn.Module):
         self.frame_convs = [conv(c.frame_hidden), conv(c.d_model)]
         self.token_embed = nn.Embed(c.vocab_size, c.d_model, embedding_init=nn.initializers.normal(1.0))
         self.positions = sinusoidal_positions(c.max_len, c.d_model)
-        self.pos_dropout = nn.Dropout(c.pos_dropout)
+        self.pos_dropout = dropout(c, c.pos_dropout)
         self.encoder = [EncoderLayer(c, name=f"encoder_{i}") for i in range(c.n_encoder_layers)]
         self.encoder_norm = nn.LayerNorm(LAYER_NORM_EPS)
         self.decoder = [DecoderLayer(c, name=f"decoder_{i}") for i in range(c.n_decoder_layers)]

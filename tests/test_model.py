@@ -10,7 +10,7 @@ from flax import linen as nn
 
 from slt_jax.config import BOS, ModelConfig
 from slt_jax.decode import beam_search, greedy_decode
-from slt_jax.model import Transformer, count_params
+from slt_jax.model import HashDropout, Transformer, count_params, keep_mask
 
 TINY = ModelConfig(vocab_size=11, n_features=6, frame_hidden=8, d_model=8, n_heads=2, d_ff=16, max_len=32)
 B, T, L = 2, 7, 5
@@ -161,3 +161,28 @@ def test_beam_of_width_one_is_greedy_and_wider_beams_score_no_worse(params):
 
     wide = beam_search(model, params, frames, mask, max_len=L, beam=4)
     assert np.all(log_prob(wide) >= log_prob(greedy) - 1e-5)
+
+
+def test_hash_keep_mask_is_bernoulli_with_the_asked_rate():
+    keep_prob, shape = 0.8, (256, 2048)
+    masks = [np.asarray(keep_mask(jax.random.key(k), shape, keep_prob)) for k in (0, 1)]
+    n = masks[0].size
+    sigma = np.sqrt(keep_prob * (1 - keep_prob) / n)
+    assert abs(masks[0].mean() - keep_prob) < 5 * sigma
+    # Neighbours (along either axis) and two keys' masks agree as independent draws would.
+    independent = keep_prob**2 + (1 - keep_prob) ** 2
+    for a, b in ((masks[0][:, 1:], masks[0][:, :-1]), (masks[0][1:], masks[0][:-1]), (masks[0], masks[1])):
+        assert abs(np.mean(a == b) - independent) < 5 * np.sqrt(independent * (1 - independent) / a.size)
+
+
+def test_hash_dropout_changes_only_how_masks_are_drawn(params):
+    frames, mask, tokens = inputs()
+    hashed = dataclasses.replace(TINY, dropout_rng="hash")
+    deterministic = [Transformer(c).apply({"params": params}, frames, mask, tokens) for c in (TINY, hashed)]
+    np.testing.assert_array_equal(deterministic[0], deterministic[1])  # same parameters, same function
+    x = jnp.ones((64, 1024))
+    dropped = HashDropout(0.2).apply({}, x, deterministic=False, rngs={"dropout": jax.random.key(3)})
+    assert set(np.unique(np.asarray(dropped))) == {0.0, 1.25}  # inverted scaling like nn.Dropout
+    assert abs(float(dropped.mean()) - 1.0) < 0.02
+    with pytest.raises(ValueError, match="dropout_rng"):
+        Transformer(dataclasses.replace(TINY, dropout_rng="bogus")).init(jax.random.key(0), frames, mask, tokens)
