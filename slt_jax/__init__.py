@@ -6,6 +6,11 @@ Public names are imported lazily, so that jax-free modules (`slt_jax.layout`,
 
 import importlib
 
+from slt_jax.hostmem import reuse_freed_memory
+
+# Before JAX's CPU client starts its threads, so XLA's per-step scratch is reused, not faulted in.
+reuse_freed_memory()
+
 _EXPORTS = {
     "AttentionRecord": "slt_jax.analysis.record",
     "ModelConfig": "slt_jax.config",
