@@ -1,89 +1,335 @@
-"""Speed benchmarks of the JAX model on this machine: `python -m benchmarks.run [--out FILE]`.
+"""Speed of slt-jax beside the authors' PyTorch architecture, on this machine, in one run.
 
-Each figure is the median over repeats after a warm-up call (compilation excluded), on the
-authors' benchmark shape: batch 64, 74 frames after 1-in-3 sampling, 20 target tokens.
+    python -m benchmarks.run [--corpus DIR] [--out results.json] [--doc docs/benchmarks.md]
+
+Every figure is a median over repeats after a warm-up call (compilation excluded). Figures that
+are compared with each other are timed in the same rounds, one call each in turn, so a change
+in the machine's load hits them alike. Inputs are the authors' benchmark shape: batch 64, 74
+frames after 1-in-3 sampling, 20 target tokens, a 314-token vocabulary; the PyTorch twin
+(`benchmarks/torch_twin.py`, the `bench` extra) starts from the JAX model's weights.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
+import functools
+import glob
+import gzip
 import json
+import os
 import platform
+import re
+import resource
+import tempfile
 import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from slt_jax.config import get_config
+from slt_jax import data
+from slt_jax.analysis.record import extract_attention
+from slt_jax.config import Config, get_config
 from slt_jax.decode import beam_search, greedy_decode
 from slt_jax.model import Transformer
-from slt_jax.train import TrainState, init_params, make_train_step
+from slt_jax.train import TrainState, init_params, make_train_step, model_inputs, resolve, train_step_fn
 
-BATCH, FRAMES, TOKENS, VOCAB = 64, 74, 20, 314
+try:
+    import torch
+
+    from benchmarks import torch_twin
+except ImportError:  # the `bench` extra is not installed: JAX figures only
+    torch = None
+
+FAST = ("model.dropout_rng=hash",)  # the opt-in speed switch the "fast" rows use
 
 
-def median_seconds(fn, repeats: int) -> float:
-    jax.block_until_ready(fn())  # warm-up: compile
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+class Shape(NamedTuple):
+    batch: int = 64
+    frames: int = 74
+    tokens: int = 20
+    vocab: int = 314
+
+
+def interleaved_medians(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median seconds per call of each function, over `repeats` rounds that call every function
+    once in turn, after one warm-up call each."""
+    for fn in fns.values():
         jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    times = collections.defaultdict(list)
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn())  # PyTorch on CPU returns when done: nothing to wait for
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
-def synthetic_batch(n_features: int, seed: int = 0) -> dict:
+def bench_config(name: str, shape: Shape, overrides: tuple[str, ...] = ()) -> Config:
+    config = get_config(name, list(overrides))
+    return config.replace(model=dataclasses.replace(config.model, vocab_size=shape.vocab))
+
+
+def synthetic_batch(shape: Shape, n_features: int = 150, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return jax.device_put({
-        "frames": rng.normal(size=(BATCH, FRAMES, n_features)).astype(np.float32),
-        "frame_mask": np.ones((BATCH, FRAMES), bool),
-        "decoder_input": rng.integers(4, VOCAB, (BATCH, TOKENS)).astype(np.int32),
-        "target": rng.integers(4, VOCAB, (BATCH, TOKENS)).astype(np.int32),
-        "sample_mask": np.ones((BATCH,), bool),
-    })
+    tokens = rng.integers(4, shape.vocab, (shape.batch, shape.tokens + 1)).astype(np.int32)
+    return {"frames": rng.normal(size=(shape.batch, shape.frames, n_features)).astype(np.float32),
+            "frame_mask": np.ones((shape.batch, shape.frames), bool),
+            "decoder_input": tokens[:, :-1], "target": tokens[:, 1:],
+            "sample_mask": np.ones((shape.batch,), bool)}
 
 
-def bench_config(name: str, repeats: int) -> dict:
-    config = get_config(name)
-    config = config.replace(model=dataclasses.replace(config.model, vocab_size=VOCAB))
+@functools.cache
+def jitted_train_step(config: Config, seeds: int = 0) -> Callable:
+    """The jitted train step of `config` (vmapped over a leading seed axis of the state and
+    dropout keys when `seeds`, as `fit` runs a sweep), made once per config so that every figure
+    taken with it shares its compilations."""
     model, optimizer = Transformer(config.model), optax.adam(config.train.learning_rate)
-    params = init_params(config, jax.random.key(0))
-    batch = synthetic_batch(config.model.n_features)
-    step = make_train_step(model, optimizer)
-    holder = [TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))]
+    if seeds:
+        return jax.jit(jax.vmap(train_step_fn(model, optimizer), in_axes=(0, None, 0)), donate_argnums=0)
+    return make_train_step(model, optimizer)
 
-    def train_once():
-        holder[0], sums = step(holder[0], batch, jax.random.key(1))
+
+def initial_state(config: Config, params, seeds: int = 0) -> tuple[TrainState, jax.Array]:
+    """A fresh training state (a copy: steps donate it) and dropout key(s), stacked per seed."""
+    state = TrainState(jnp.zeros((), jnp.int32), params, optax.adam(config.train.learning_rate).init(params))
+    if seeds:
+        return jax.tree.map(lambda x: jnp.stack([x] * seeds), state), jax.random.split(jax.random.key(1), seeds)
+    return jax.tree.map(jnp.copy, state), jax.random.key(1)
+
+
+def jax_trainer(config: Config, params, seeds: int = 0) -> Callable[[dict], Any]:
+    """A function of a batch running one training step on it, the state carried over."""
+    step = jitted_train_step(config, seeds)
+    state, root = initial_state(config, params, seeds)
+
+    def run(batch):
+        nonlocal state
+        state, sums = step(state, batch, root)
         return sums
 
-    train_s = median_seconds(train_once, repeats)
-    params = holder[0].params  # the original buffers were donated to the train step
-    greedy_s = median_seconds(lambda: greedy_decode(model, params, batch["frames"], batch["frame_mask"], TOKENS),
-                              repeats)
-    beam_s = median_seconds(lambda: beam_search(model, params, batch["frames"], batch["frame_mask"], TOKENS,
-                                                beam=32), max(3, repeats // 3))
-    return {"config": name, "train_step_ms": 1e3 * train_s, "train_samples_per_s": BATCH / train_s,
-            "greedy_ms": 1e3 * greedy_s, "greedy_sentences_per_s": BATCH / greedy_s,
-            "beam32_ms": 1e3 * beam_s, "beam32_sentences_per_s": BATCH / beam_s}
+    return run
+
+
+def torch_inputs(batch: dict[str, np.ndarray]) -> dict:
+    return {k: torch.tensor(v, dtype=torch.long if v.dtype == np.int32 else None) for k, v in batch.items()}
+
+
+def torch_twin_for(config: Config, params):
+    c = config.model
+    model = torch_twin.KeypointsTransformer(c.vocab_size, c.d_model, c.n_heads, c.d_ff, c.n_features, c.frame_hidden)
+    torch_twin.copy_flax_params(model, params)
+    return model
+
+
+def train_figures(name: str, shape: Shape, repeats: int) -> dict[str, float]:
+    """Training samples/s: JAX as configured, JAX with the FAST switch, the PyTorch twin."""
+    config = bench_config(name, shape)
+    params = init_params(config, jax.random.key(0))
+    batch = jax.device_put(synthetic_batch(shape, config.model.n_features))
+    default, fast = jax_trainer(config, params), jax_trainer(bench_config(name, shape, FAST), params)
+    fns = {"jax": lambda: default(batch), "jax_fast": lambda: fast(batch)}
+    if torch is not None:
+        model, inputs = torch_twin_for(config, params), torch_inputs(jax.device_get(batch))
+        optimizer = torch.optim.Adam(model.parameters(), config.train.learning_rate)
+        fns["torch"] = lambda: torch_twin.train_step(model, optimizer, inputs)
+    seconds = interleaved_medians(fns, repeats)
+    return {f"{k}_samples_per_s": shape.batch / s for k, s in seconds.items()}
+
+
+def decode_figures(name: str, shape: Shape, repeats: int) -> dict[str, float]:
+    """Sentences/s of greedy decoding (JAX, PyTorch twin), beam search k=32 and extract_attention."""
+    config = bench_config(name, shape)
+    params, model = init_params(config, jax.random.key(0)), Transformer(config.model)
+    batch = jax.device_put(synthetic_batch(shape, config.model.n_features))
+    frames, mask = batch["frames"], batch["frame_mask"]
+    fns = {"jax_greedy": lambda: greedy_decode(model, params, frames, mask, shape.tokens),
+           "jax_extract_attention": lambda: extract_attention(params, batch, max_len=shape.tokens)}
+    if torch is not None:
+        twin, inputs = torch_twin_for(config, params), torch_inputs(jax.device_get(batch))
+        fns["torch_greedy"] = lambda: torch_twin.greedy_decode(twin, inputs["frames"], inputs["frame_mask"],
+                                                               shape.tokens)
+    seconds = interleaved_medians(fns, repeats)
+    seconds |= interleaved_medians(
+        {"jax_beam32": lambda: beam_search(model, params, frames, mask, shape.tokens, beam=32)},
+        max(1, repeats // 3))
+    return {f"{k}_sentences_per_s": shape.batch / s for k, s in seconds.items()}
+
+
+def sweep_figures(name: str, shape: Shape, repeats: int, seeds: int = 8) -> dict[str, float]:
+    """One vmapped step of `seeds` seeds against `seeds` single-seed steps run one after another."""
+    config = bench_config(name, shape)
+    params = init_params(config, jax.random.key(0))
+    batch = jax.device_put(synthetic_batch(shape, config.model.n_features))
+    vmapped, singles = jax_trainer(config, params, seeds), [jax_trainer(config, params) for _ in range(seeds)]
+    seconds = interleaved_medians({"vmapped": lambda: vmapped(batch),
+                                   "sequential": lambda: [step(batch) for step in singles]}, repeats)
+    return {"seeds": seeds, "vmapped_s": seconds["vmapped"], "sequential_s": seconds["sequential"]}
+
+
+def epoch_figures(name: str, corpus: Path, overrides: tuple[str, ...] = ()) -> dict[str, float]:
+    """One training epoch over a corpus's train split: reading it, batching, the steps."""
+    config = get_config(name, list(overrides))
+    vocab = data.fit_vocab(corpus, config.data)
+    config = resolve(config, vocab)
+    start = time.perf_counter()
+    examples = data.load_examples(corpus, "train", config.data, vocab)
+    load_s = time.perf_counter() - start
+    batch_size = config.train.batch_size
+    start = time.perf_counter()
+    n_batches = sum(1 for _ in data.make_batches(examples, config.data, batch_size, np.random.default_rng(0)))
+    batching_s = time.perf_counter() - start
+
+    trainer = jax_trainer(config, init_params(config, jax.random.key(0)))
+    first_per_bucket = {data.bucket_length(len(ex.frames), config.data): ex for ex in examples}
+    for batch in data.make_batches(list(first_per_bucket.values()), config.data, batch_size):
+        jax.block_until_ready(trainer(model_inputs(batch)))  # compile every bucket's shape beforehand
+    start = time.perf_counter()
+    for batch in data.make_batches(examples, config.data, batch_size, np.random.default_rng(1)):
+        sums = trainer(model_inputs(batch))
+    jax.block_until_ready(sums)
+    epoch_s = time.perf_counter() - start
+    return {"samples": len(examples), "batches": n_batches, "load_s": load_s, "batching_s": batching_s,
+            "epoch_s": epoch_s, "samples_per_s": len(examples) / epoch_s}
+
+
+def compiled_train_step(config: Config, shape: Shape):
+    """The train step of `config` compiled for `shape` (shared with the timings), its inputs."""
+    params = init_params(config, jax.random.key(0))
+    batch = jax.device_put(synthetic_batch(shape, config.model.n_features))
+    state, root = initial_state(config, params)
+    return jitted_train_step(config).lower(state, batch, root).compile(), (state, batch, root)
+
+
+def memory_figures(name: str, shape: Shape) -> dict[str, float]:
+    """XLA's buffer plan for one training step and one greedy decode: arguments + outputs +
+    temporaries, less donated aliases."""
+    config = bench_config(name, shape)
+    step, (state, batch, _) = compiled_train_step(config, shape)
+    greedy = greedy_decode.lower(Transformer(config.model), state.params, batch["frames"], batch["frame_mask"],
+                                 shape.tokens).compile()
+    mib = {}
+    for key, compiled in (("train_step", step), ("greedy", greedy)):
+        m = compiled.memory_analysis()
+        total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
+        mib[f"{key}_mib"] = total / 2**20
+    return mib
+
+
+def profile_ops(name: str, shape: Shape, steps: int = 5, top: int = 12, overrides: tuple[str, ...] = ()) -> list[dict]:
+    """The XLA ops that take the most time in a training step (jax.profiler trace, summed over
+    threads), with their share of all op time and the model code they come from."""
+    step, (state, batch, root) = compiled_train_step(bench_config(name, shape, overrides), shape)
+    source = {m[1]: (m[2], m[3]) for m in re.finditer(r"%?([\w.\-]+) = (\S+) [^\n]*?op_name=\"([^\"]+)\"",
+                                                      step.as_text())}
+    state, sums = step(state, batch, root)  # warm-up
+    jax.block_until_ready(sums)
+    with tempfile.TemporaryDirectory() as logdir:
+        jax.profiler.start_trace(logdir, create_perfetto_trace=True)
+        for _ in range(steps):
+            state, sums = step(state, batch, root)
+            jax.block_until_ready(sums)
+        jax.profiler.stop_trace()
+        with gzip.open(glob.glob(f"{logdir}/**/*.json.gz", recursive=True)[0]) as f:
+            events = json.load(f)["traceEvents"]
+    durations = collections.Counter()
+    for e in events:
+        if e.get("ph") == "X" and e["name"] in source:
+            durations[e["name"]] += e["dur"] / 1e3 / steps
+    total = sum(durations.values())
+    return [{"op": op, "ms": ms, "share": ms / total, "shape": source[op][0],
+             "source": source[op][1].removeprefix("jit(train_step)/")}
+            for op, ms in durations.most_common(top)]
+
+
+def machine() -> dict[str, Any]:
+    with open("/proc/cpuinfo") as f:
+        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), platform.machine())
+    return {"cpu": cpu, "cores": os.cpu_count(), "jax": jax.__version__,
+            "backend": f"{jax.default_backend()} ({jax.device_count()} device(s))",
+            "torch": torch.__version__ if torch is not None else None,
+            "torch_threads": torch.get_num_threads() if torch is not None else None,
+            "python": platform.python_version()}
+
+
+def ratio(results: dict, a: tuple[str, str], b: tuple[str, str]) -> float | None:
+    """results[a] / results[b] for (section, figure) pairs, None when either is missing."""
+    x, y = results.get(a[0], {}).get(a[1]), results.get(b[0], {}).get(b[1])
+    return x / y if x and y else None
+
+
+def ratios(results: dict) -> dict[str, float | None]:
+    return {
+        "train_gloss16": ratio(results, ("train_gloss16", "jax_samples_per_s"), ("train_gloss16", "torch_samples_per_s")),
+        "train_gloss16_fast": ratio(results, ("train_gloss16", "jax_fast_samples_per_s"),
+                                    ("train_gloss16", "torch_samples_per_s")),
+        "train_gloss64": ratio(results, ("train_gloss64", "jax_samples_per_s"), ("train_gloss64", "torch_samples_per_s")),
+        "train_gloss64_fast": ratio(results, ("train_gloss64", "jax_fast_samples_per_s"),
+                                    ("train_gloss64", "torch_samples_per_s")),
+        "greedy_gloss16": ratio(results, ("decode_gloss16", "jax_greedy_sentences_per_s"),
+                                ("decode_gloss16", "torch_greedy_sentences_per_s")),
+        "sweep": ratio(results, ("sweep", "sequential_s"), ("sweep", "vmapped_s")),
+    }
+
+
+def run_all(shape: Shape, repeats: int, corpus: Path | None, profile: bool) -> dict[str, Any]:
+    if torch is not None:
+        torch.set_num_threads(os.cpu_count() or 1)
+    results: dict[str, Any] = {"machine": machine(), "shape": shape._asdict(), "repeats": repeats,
+                               "load_average_before": os.getloadavg()[0]}
+    for name in ("gloss16", "gloss64"):
+        results[f"train_{name}"] = train_figures(name, shape, repeats)
+    results["decode_gloss16"] = decode_figures("gloss16", shape, repeats)
+    results["sweep"] = sweep_figures("gloss16", shape, max(3, repeats // 3))
+    if corpus is not None:
+        results["epoch_gloss16"] = epoch_figures("gloss16", corpus)
+        results["epoch_gloss16_fast"] = epoch_figures("gloss16", corpus, FAST)
+    results["memory_gloss16"] = memory_figures("gloss16", shape)
+    if profile:
+        results["profile_gloss16"] = profile_ops("gloss16", shape)
+        results["profile_gloss16_fast"] = profile_ops("gloss16", shape, overrides=FAST)
+    results["load_average_after"] = os.getloadavg()[0]
+    results["process_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["ratios"] = ratios(results)
+    return results
+
+
+def ensure_corpus(corpus: Path, workers: int) -> Path:
+    """The `gsl` synthetic corpus at `corpus`, written (or finished) first when incomplete."""
+    from slt_jax.synth.corpus import write_corpus
+    from slt_jax.synth.presets import PRESETS
+
+    write_corpus(corpus, PRESETS["gsl"], 0, workers, progress=True)
+    return corpus
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", default="gloss16,gloss64")
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--out", help="also write the results as JSON here")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=15, help="timed rounds per figure (default: %(default)s)")
+    parser.add_argument("--corpus", type=Path, help="the `gsl` synthetic corpus (written there first if "
+                        "missing or unfinished) for the epoch figures; without it they are left out")
+    parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the per-op profile")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--doc", type=Path, help="rewrite the generated section of this markdown file")
     args = parser.parse_args()
-    results = {"machine": f"{platform.processor() or platform.machine()}, {jax.device_count()} "
-                          f"{jax.devices()[0].platform} device(s), jax {jax.__version__}",
-               "runs": [bench_config(name, args.repeats) for name in args.configs.split(",")]}
+    warnings.filterwarnings("ignore", message=".*nested tensors.*")  # the twin's eval fast path
+    corpus = ensure_corpus(args.corpus, os.cpu_count() or 1) if args.corpus else None
+    results = run_all(Shape(), args.repeats, corpus, args.profile)
     print(json.dumps(results, indent=2))
     if args.out:
         from slt_jax.layout import write_json
 
         write_json(args.out, results)
+    if args.doc:
+        from benchmarks.report import write_section
+
+        write_section(args.doc, results)
 
 
 if __name__ == "__main__":

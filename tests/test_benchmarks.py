@@ -1,0 +1,88 @@
+"""The PyTorch twin is the authors' architecture and our model's function; the benchmark runs."""
+
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from benchmarks import report, run
+from slt_jax.config import EOS
+from slt_jax.decode import greedy_decode
+from slt_jax.model import Transformer, count_params
+from slt_jax.train import init_params
+
+torch = run.torch
+needs_torch = pytest.mark.skipif(torch is None, reason="the PyTorch twin needs the bench extra: pip install -e .[bench]")
+SMALL = run.Shape(batch=2, frames=8, tokens=4, vocab=12)
+
+
+def twin_and_params(name="gloss16", shape=run.Shape()):
+    config = run.bench_config(name, shape)
+    params = init_params(config, jax.random.key(0))
+    return config, params, run.torch_twin_for(config, params)
+
+
+@needs_torch
+def test_twin_has_the_authors_parameter_count():
+    _, params, twin = twin_and_params()
+    assert sum(p.numel() for p in twin.parameters()) == count_params(params) == 170_442
+
+
+@needs_torch
+def test_twin_computes_what_our_model_computes():
+    config, params, twin = twin_and_params()
+    batch = run.synthetic_batch(run.Shape(batch=3, frames=10, tokens=6))
+    batch["frame_mask"][1, 7:] = False  # padded frames must be masked alike
+    batch["frames"][1, 7:] = 0.0
+    inputs = run.torch_inputs(batch)
+    ours = Transformer(config.model).apply({"params": params}, batch["frames"], batch["frame_mask"],
+                                           batch["decoder_input"])
+    twin.eval()
+    with torch.no_grad():
+        theirs = twin(inputs["frames"], inputs["frame_mask"], inputs["decoder_input"])
+    assert theirs.shape == (3, 6, 314)
+    np.testing.assert_allclose(theirs.numpy(), ours, atol=1e-4)
+    # The authors' greedy loop (prefix re-run, no causal mask) picks our cached greedy's tokens.
+    tokens = run.torch_twin.greedy_decode(twin, inputs["frames"], inputs["frame_mask"], 8).numpy()
+    cached = np.asarray(greedy_decode(Transformer(config.model), params, batch["frames"], batch["frame_mask"], 8))
+    assert tokens.shape == cached.shape == (3, 8)
+    for row, ref in zip(tokens, cached):
+        end = next((i + 1 for i, t in enumerate(ref) if t == EOS), len(ref))
+        np.testing.assert_array_equal(row[:end], ref[:end])
+
+
+@needs_torch
+def test_twin_train_step_learns():
+    config, _, twin = twin_and_params("tiny", SMALL)
+    inputs = run.torch_inputs(run.synthetic_batch(SMALL))
+    optimizer = torch.optim.Adam(twin.parameters(), 3e-3)
+    losses = [float(run.torch_twin.train_step(twin, optimizer, inputs)) for _ in range(30)]
+    assert math.isfinite(losses[0]) and losses[-1] < 0.5 * losses[0]
+
+
+def test_benchmark_functions_give_positive_finite_figures(corpus_dir, tmp_path):
+    results = {"machine": run.machine(), "shape": SMALL._asdict(), "repeats": 1,
+               "load_average_before": 0.0, "load_average_after": 0.0, "process_peak_rss_mib": 1.0,
+               "train_gloss16": run.train_figures("tiny", SMALL, 1),
+               "decode_gloss16": run.decode_figures("tiny", SMALL, 1),
+               "sweep": run.sweep_figures("tiny", SMALL, 1, seeds=2),
+               "epoch_gloss16": run.epoch_figures("tiny", corpus_dir),
+               "memory_gloss16": run.memory_figures("tiny", SMALL),
+               "profile_gloss16": run.profile_ops("tiny", SMALL, steps=1, top=3)}
+    expected_train = {"jax", "jax_fast"} | ({"torch"} if torch is not None else set())
+    assert set(results["train_gloss16"]) == {f"{k}_samples_per_s" for k in expected_train}
+    figures = [v for section in ("train_gloss16", "decode_gloss16", "sweep", "epoch_gloss16", "memory_gloss16")
+               for v in results[section].values()] + [op["ms"] for op in results["profile_gloss16"]]
+    assert all(math.isfinite(v) and v > 0 for v in figures)
+    assert results["epoch_gloss16"]["samples"] == 48  # the toy corpus's train split
+    results["ratios"] = run.ratios(results)
+    assert (results["ratios"]["train_gloss16"] is None) == (torch is None)
+
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nProse before.\n")
+    report.write_section(doc, results)
+    report.write_section(doc, results)  # a second run replaces the section instead of adding one
+    text = doc.read_text()
+    assert text.startswith("# Benchmarks\n\nProse before.\n") and text.count(report.BEGIN) == 1
+    assert "| Training gloss16, samples/s |" in text and "`extract_attention`" in text
