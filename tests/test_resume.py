@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,19 +63,17 @@ def train_args(data: Path, workdir: Path, epochs: int = EPOCHS) -> list[str]:
 
 def kill_when(cmd: list[str], ready, timeout_s: float = 600) -> None:
     """Runs `cmd` in a new process group and SIGKILLs the group as soon as `ready()` holds."""
-    process = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout_s
-    while not ready():
-        if process.poll() is not None:
-            pytest.fail(f"{cmd[3]} ended (code {process.returncode}) before it was killed: "
-                        f"{process.stderr.read().decode()[-2000:]}")
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.005)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    process.stderr.close()
-    assert process.returncode == -signal.SIGKILL
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a full pipe would stall the command
+        process = subprocess.Popen(cmd, start_new_session=True, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout_s
+        while not ready() and time.monotonic() < deadline:
+            if process.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"{cmd[3]} ended (code {process.returncode}) before it was killed: "
+                            f"{log.read().decode()[-2000:]}")
+            time.sleep(0.005)
+        os.killpg(process.pid, signal.SIGKILL)
+        assert process.wait() == -signal.SIGKILL
 
 
 def metrics(run: Path) -> list[dict]:
