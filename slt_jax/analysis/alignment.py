@@ -64,7 +64,8 @@ def diagonal_mass(attention_SxT, frame_mask_T, n_tokens, width: float = 0.2) -> 
     the sentence and q_t = (r_t + 0.5) / N the frame's share of the video.
 
     1 when every gloss attends exactly to its proportional place on the diagonal; attention
-    spread uniformly scores about width * sqrt(2 pi) (0.5 for the default width).
+    spread uniformly over the video scores about 0.5 for one gloss and 0.42 for many (default
+    width).
     """
     s_len = attention_SxT.shape[0]
     n = jnp.maximum(n_tokens, 1)

@@ -36,7 +36,8 @@ def draw_pose(ax, xy: np.ndarray) -> None:
     from slt_jax.synth.render import draw_frame
 
     draw_frame(ax, xy)
-    real = xy[~np.isnan(xy).any(1)]
+    upper = np.r_[0:23, LANDMARK_GROUPS["left_hand"][0]:N_LANDMARKS]  # frame the head, arms and hands, not the legs
+    real = xy[upper][~np.isnan(xy[upper]).any(1)]
     if len(real):
         (x0, y0), (x1, y1) = real.min(0), real.max(0)
         pad = 0.1 * max(x1 - x0, y1 - y0, 1e-3)
@@ -209,10 +210,12 @@ def cross_attention_heads(rows_SxHxN, tokens: Sequence[str], title: str) -> Figu
         if h >= heads:
             ax.set_axis_off()
             continue
-        ax.imshow(rows_SxHxN[:, h], aspect="auto", cmap=ATTENTION_CMAP, vmin=0, vmax=1, interpolation="nearest")
+        image = ax.imshow(rows_SxHxN[:, h], aspect="auto", cmap=ATTENTION_CMAP, vmin=0, vmax=1,
+                          interpolation="nearest")
         ax.set_yticks(range(len(tokens)), tokens if h % cols == 0 else [""] * len(tokens), fontsize=7)
-        ax.set_xticks([])
+        _percent_axis(ax, rows_SxHxN.shape[-1])
         ax.set_title(f"head {h}", fontsize=9)
+    fig.colorbar(image, ax=axes.tolist(), label="cross-attention (min-max per row)")
     fig.suptitle(title)
     return fig
 
