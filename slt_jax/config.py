@@ -55,9 +55,9 @@ class ModelConfig:
     n_decoder_layers: int = 1
     dropout: float = 0.2  # inside the Transformer layers, attention weights included
     pos_dropout: float = 0.1  # after adding positional encodings
-    # How dropout masks are drawn: "jax" (jax.random.bernoulli, threefry) or "hash" (the same
-    # Bernoulli rate from a keyed integer hash fused into the masked op; model.keep_mask). On
-    # XLA:CPU "jax" costs about half a training step, "hash" next to nothing.
+    # How dropout masks are drawn (model.Dropout): "jax" (jax.random.bernoulli, threefry),
+    # "philox" (the same with JAX's Philox-4x32) or "hash" (a keyed integer hash fused into the
+    # masked op). On XLA:CPU "jax" costs about half a training step, "hash" next to nothing.
     dropout_rng: str = "jax"
     max_len: int = 512  # longest sequence the positional table covers
     sow_patterns: bool = False  # record attention weights as intermediates

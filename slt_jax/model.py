@@ -72,29 +72,40 @@ def keep_mask(key: jax.Array, shape: tuple[int, ...], keep_prob: float) -> jax.A
     return h < jnp.uint32(min(round(keep_prob * 2**32), 2**32 - 1))
 
 
-class HashDropout(nn.Module):
-    """Inverted dropout like `nn.Dropout` (same rate, scaling and 'dropout' rng stream), with its
-    mask from `keep_mask` instead of `jax.random.bernoulli`."""
+class Dropout(nn.Module):
+    """Inverted dropout, as `nn.Dropout` (same rate, scaling, 'dropout' rng stream and, being
+    named alike, the same per-module keys), with a choice of how the keep mask is drawn:
+
+      "jax"     `jax.random.bernoulli` on the key as given: JAX's default PRNG (threefry),
+                bit for bit what `nn.Dropout` draws.
+      "philox"  `jax.random.bernoulli` on a Philox-4x32 key drawn from it: the same
+                distribution from another of JAX's generators, cheaper on CPU.
+      "hash"    `keep_mask`: the same Bernoulli rate from a keyed integer hash, fused into the
+                op that applies it; the cheapest on CPU, but not a vetted PRNG.
+    """
 
     rate: float
+    rng: str = "jax"
 
     @nn.compact
     def __call__(self, x, deterministic: bool) -> jax.Array:
+        if self.rng not in DROPOUT_RNGS:
+            raise ValueError(f"model.dropout_rng={self.rng!r}; choose from {', '.join(DROPOUT_RNGS)}")
         if deterministic or self.rate == 0.0:
             return x
-        keep_prob = 1.0 - self.rate
-        keep = keep_mask(self.make_rng("dropout"), x.shape, keep_prob)
+        if self.rate == 1.0:  # as nn.Dropout: no 0/0 in the gradient
+            return jnp.zeros_like(x)
+        keep_prob, key = 1.0 - self.rate, self.make_rng("dropout")
+        if self.rng == "hash":
+            keep = keep_mask(key, x.shape, keep_prob)
+        else:
+            if self.rng == "philox":
+                key = jax.random.wrap_key_data(jax.random.bits(key, (2,), jnp.uint32), impl="philox4x32")
+            keep = jax.random.bernoulli(key, keep_prob, x.shape)
         return jnp.where(keep, x / keep_prob, jnp.zeros_like(x))
 
 
-DROPOUT_RNGS = {"jax": nn.Dropout, "hash": HashDropout}
-
-
-def dropout(config: ModelConfig, rate: float) -> nn.Module:
-    """A dropout layer of `rate`, its masks drawn as `config.dropout_rng` says."""
-    if config.dropout_rng not in DROPOUT_RNGS:
-        raise ValueError(f"model.dropout_rng={config.dropout_rng!r}; choose from {', '.join(DROPOUT_RNGS)}")
-    return DROPOUT_RNGS[config.dropout_rng](rate)
+DROPOUT_RNGS = ("jax", "philox", "hash")
 
 
 class Attention(nn.Module):
@@ -109,7 +120,7 @@ class Attention(nn.Module):
         self.key = nn.DenseGeneral(heads, kernel_init=_kernel_init)
         self.value = nn.DenseGeneral(heads, kernel_init=_kernel_init)
         self.out = nn.DenseGeneral(c.d_model, axis=(-2, -1), kernel_init=_kernel_init)
-        self.dropout = dropout(c, c.dropout)
+        self.dropout = Dropout(c.dropout, c.dropout_rng)
 
     def keys_values(self, x_BxKxD: jax.Array) -> KeysValues:
         return KeysValues(self.key(x_BxKxD), self.value(x_BxKxD))
@@ -134,9 +145,11 @@ class FeedForward(nn.Module):
     @nn.compact
     def __call__(self, x_BxQxD, deterministic: bool) -> jax.Array:
         c = self.config
-        h = nn.relu(nn.Dense(c.d_ff, kernel_init=_kernel_init, name="wi")(x_BxQxD))
-        h = dropout(c, c.dropout)(h, deterministic=deterministic)
-        return nn.Dense(c.d_model, kernel_init=_kernel_init, name="wo")(h)
+        # On rows (BQ, D): on (B, Q, D) XLA:CPU copies the hidden transposed for a weight gradient.
+        x = x_BxQxD.reshape(-1, x_BxQxD.shape[-1])
+        h = nn.relu(nn.Dense(c.d_ff, kernel_init=_kernel_init, name="wi")(x))
+        h = Dropout(c.dropout, c.dropout_rng)(h, deterministic=deterministic)
+        return nn.Dense(c.d_model, kernel_init=_kernel_init, name="wo")(h).reshape(x_BxQxD.shape)
 
 
 def _add_branch(module: nn.Module, x, branch, branch_name: str, resid_name: str):
@@ -154,7 +167,7 @@ class EncoderLayer(nn.Module):
     @nn.compact
     def __call__(self, x_BxTxD, mask, deterministic: bool) -> jax.Array:
         c = self.config
-        drop = lambda h: dropout(c, c.dropout)(h, deterministic=deterministic)
+        drop = lambda h: Dropout(c.dropout, c.dropout_rng)(h, deterministic=deterministic)
         attn = Attention(c, name="self_attn")
         attn_out = drop(attn(x_BxTxD, attn.keys_values(x_BxTxD), mask, deterministic))
         x = nn.LayerNorm(LAYER_NORM_EPS)(_add_branch(self, x_BxTxD, attn_out, "attn_out", "resid_mid"))
@@ -173,7 +186,7 @@ class DecoderLayer(nn.Module):
         self.cross_attn = Attention(c)
         self.mlp = FeedForward(c)
         self.norms = [nn.LayerNorm(LAYER_NORM_EPS) for _ in range(3)]
-        self.dropout = dropout(c, c.dropout)
+        self.dropout = Dropout(c.dropout, c.dropout_rng)
 
     def __call__(self, y_BxLxD, self_kv, self_mask, memory_kv, cross_mask, deterministic: bool):
         """`self_kv` are the prefix's keys/values (from `y` itself, or a decoding cache)."""
@@ -204,7 +217,7 @@ class Transformer(nn.Module):
         self.frame_convs = [conv(c.frame_hidden), conv(c.d_model)]
         self.token_embed = nn.Embed(c.vocab_size, c.d_model, embedding_init=nn.initializers.normal(1.0))
         self.positions = sinusoidal_positions(c.max_len, c.d_model)
-        self.pos_dropout = dropout(c, c.pos_dropout)
+        self.pos_dropout = Dropout(c.pos_dropout, c.dropout_rng)
         self.encoder = [EncoderLayer(c, name=f"encoder_{i}") for i in range(c.n_encoder_layers)]
         self.encoder_norm = nn.LayerNorm(LAYER_NORM_EPS)
         self.decoder = [DecoderLayer(c, name=f"decoder_{i}") for i in range(c.n_decoder_layers)]

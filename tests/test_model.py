@@ -10,7 +10,7 @@ from flax import linen as nn
 
 from slt_jax.config import BOS, ModelConfig
 from slt_jax.decode import beam_search, greedy_decode
-from slt_jax.model import HashDropout, Transformer, count_params, keep_mask
+from slt_jax.model import DROPOUT_RNGS, Dropout, Transformer, count_params, keep_mask
 
 TINY = ModelConfig(vocab_size=11, n_features=6, frame_hidden=8, d_model=8, n_heads=2, d_ff=16, max_len=32)
 B, T, L = 2, 7, 5
@@ -175,14 +175,17 @@ def test_hash_keep_mask_is_bernoulli_with_the_asked_rate():
         assert abs(np.mean(a == b) - independent) < 5 * np.sqrt(independent * (1 - independent) / a.size)
 
 
-def test_hash_dropout_changes_only_how_masks_are_drawn(params):
+def test_dropout_rngs_change_only_how_masks_are_drawn(params):
     frames, mask, tokens = inputs()
-    hashed = dataclasses.replace(TINY, dropout_rng="hash")
-    deterministic = [Transformer(c).apply({"params": params}, frames, mask, tokens) for c in (TINY, hashed)]
-    np.testing.assert_array_equal(deterministic[0], deterministic[1])  # same parameters, same function
     x = jnp.ones((64, 1024))
-    dropped = HashDropout(0.2).apply({}, x, deterministic=False, rngs={"dropout": jax.random.key(3)})
-    assert set(np.unique(np.asarray(dropped))) == {0.0, 1.25}  # inverted scaling like nn.Dropout
-    assert abs(float(dropped.mean()) - 1.0) < 0.02
+    drop = lambda module: module.apply({}, x, deterministic=False, rngs={"dropout": jax.random.key(3)})
+    np.testing.assert_array_equal(drop(Dropout(0.2)), drop(nn.Dropout(0.2)))  # "jax" is nn.Dropout
+    for rng in DROPOUT_RNGS:
+        dropped = np.asarray(drop(Dropout(0.2, rng)))
+        assert set(np.unique(dropped)) == {0.0, 1.25}  # inverted scaling
+        assert abs(dropped.mean() - 1.0) < 0.02
+        config = dataclasses.replace(TINY, dropout_rng=rng)  # same parameters, same function when deterministic
+        np.testing.assert_array_equal(Transformer(config).apply({"params": params}, frames, mask, tokens),
+                                      Transformer(TINY).apply({"params": params}, frames, mask, tokens))
     with pytest.raises(ValueError, match="dropout_rng"):
         Transformer(dataclasses.replace(TINY, dropout_rng="bogus")).init(jax.random.key(0), frames, mask, tokens)
