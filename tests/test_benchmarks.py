@@ -70,7 +70,7 @@ def test_benchmark_functions_give_positive_finite_figures(corpus_dir, tmp_path):
                "epoch_gloss16": run.epoch_figures("tiny", corpus_dir),
                "memory_gloss16": run.memory_figures("tiny", SMALL),
                "profile_gloss16": run.profile_ops("tiny", SMALL, steps=1, top=3)}
-    expected_train = {"jax", "jax_fast"} | ({"torch"} if torch is not None else set())
+    expected_train = set(run.DROPOUT_VARIANTS) | ({"torch", "torch_1_thread"} if torch is not None else set())
     assert set(results["train_gloss16"]) == {f"{k}_samples_per_s" for k in expected_train}
     figures = [v for section in ("train_gloss16", "decode_gloss16", "sweep", "epoch_gloss16", "memory_gloss16")
                for v in results[section].values()] + [op["ms"] for op in results["profile_gloss16"]]
@@ -85,4 +85,4 @@ def test_benchmark_functions_give_positive_finite_figures(corpus_dir, tmp_path):
     report.write_section(doc, results)  # a second run replaces the section instead of adding one
     text = doc.read_text()
     assert text.startswith("# Benchmarks\n\nProse before.\n") and text.count(report.BEGIN) == 1
-    assert "| Training gloss16, samples/s |" in text and "`extract_attention`" in text
+    assert "| Training gloss16 |" in text and "`extract_attention`" in text and "| Greedy decoding |" in text
