@@ -10,6 +10,11 @@ END = "<!-- end: generated -->"
 TARGETS = {"train_gloss16": 5.0, "greedy_gloss16": 20.0, "sweep": 4.0}  # minimum ratios (issue 8)
 
 
+def torch_best(figures: dict[str, float], suffix: str) -> float | None:
+    """The PyTorch twin's figure at its faster thread count."""
+    return max((v for k, v in figures.items() if k.startswith("torch") and k.endswith(suffix)), default=None)
+
+
 def _num(x: float | None, digits: int = 0) -> str:
     return "–" if x is None else f"{x:,.{digits}f}"
 
@@ -80,13 +85,33 @@ def epoch_table(results: dict[str, Any]) -> list[str]:
     return rows
 
 
-def memory_table(results: dict[str, Any]) -> list[str]:
-    m = results.get("memory_gloss16", {})
-    return ["| gloss16 | MiB |", "|---|---:|",
-            f"| XLA buffers of one training step (arguments + outputs + temporaries) | {_num(m.get('train_step_mib'), 1)} |",
-            f"| XLA buffers of one greedy decode of the batch | {_num(m.get('greedy_mib'), 1)} |",
-            f"| Peak resident memory of the whole benchmark process (JAX, PyTorch, corpus) | "
-            f"{_num(results.get('process_peak_rss_mib'), 0)} |"]
+def costs_table(results: dict[str, Any]) -> list[str]:
+    """Memory, and floors: each time if every FLOP ran at the large-matmul rate."""
+    c = results.get("costs_gloss16", {})
+    if not c:
+        return []
+    peak = c["matmul_gflop_per_s"]
+    train_floor, encode_floor = 1e3 * c["train_step_gflop"] / peak, 1e3 * c["encode_gflop"] / peak
+    train = results.get("train_gloss16", {})
+    decode = results.get("decode_gloss16", {})
+    torch_step = torch_best(train, "_samples_per_s")
+    torch_greedy = torch_best(decode, "_greedy_sentences_per_s")
+    batch = results["shape"]["batch"]
+    best = lambda torch_rate, floor_ms: _times(1e3 * batch / torch_rate / floor_ms) if torch_rate else "–"
+    return [
+        "| gloss16 | |", "|---|---:|",
+        f"| float32 matmul throughput measured (2048 x 2048), GFLOP/s | {_num(peak)} |",
+        f"| training step: XLA's FLOP count, GFLOP | {_num(c['train_step_gflop'], 2)} |",
+        f"| training step at that throughput (a floor), ms | {_num(train_floor, 1)} |",
+        f"| best ratio to the PyTorch twin that floor allows | {best(torch_step, train_floor)} |",
+        f"| encoder pass of greedy decoding: XLA's FLOP count, GFLOP | {_num(c['encode_gflop'], 2)} |",
+        f"| encoder pass at that throughput (a floor for greedy decoding), ms | {_num(encode_floor, 1)} |",
+        f"| best greedy ratio to the PyTorch twin that floor allows | {best(torch_greedy, encode_floor)} |",
+        f"| XLA buffers of one training step (arguments + outputs + temporaries), MiB | {_num(c['train_step_mib'], 1)} |",
+        f"| XLA buffers of one greedy decode of the batch, MiB | {_num(c['greedy_mib'], 1)} |",
+        f"| peak resident memory of the whole benchmark process (JAX, PyTorch, corpus), MiB | "
+        f"{_num(results.get('process_peak_rss_mib'), 0)} |",
+    ]
 
 
 def profile_table(ops: list[dict]) -> list[str]:
@@ -107,7 +132,7 @@ def render(results: dict[str, Any]) -> str:
         "", *targets_table(results), "", "### Training", "", *training_table(results),
         "", "### Decoding", "", *decoding_table(results),
         "", "### One epoch, data loading included", "", *epoch_table(results),
-        "", "### Memory", "", *memory_table(results),
+        "", "### Floors and memory", "", *costs_table(results),
     ]
     for key, title in (("profile_gloss16", "default"), ("profile_gloss16_hash", "`dropout_rng=hash`")):
         if key in results:

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from benchmarks.report import torch_best, write_section
 from slt_jax import data
 from slt_jax.analysis.record import extract_attention
 from slt_jax.config import Config, get_config
@@ -52,6 +53,8 @@ DROPOUT_VARIANTS = {"jax": (), "jax_philox": ("model.dropout_rng=philox",), "jax
 
 
 class Shape(NamedTuple):
+    """The input's size; the defaults are the authors' benchmark shape."""
+
     batch: int = 64
     frames: int = 74
     tokens: int = 20
@@ -221,19 +224,28 @@ def compiled_train_step(config: Config, shape: Shape):
     return jitted_train_step(config).lower(state, batch, root).compile(), (state, batch, root)
 
 
-def memory_figures(name: str, shape: Shape) -> dict[str, float]:
-    """XLA's buffer plan for one training step and one greedy decode: arguments + outputs +
-    temporaries, less donated aliases."""
+def cost_figures(name: str, shape: Shape, repeats: int) -> dict[str, float]:
+    """What bounds the step times from below: XLA's buffer plans (arguments + outputs +
+    temporaries, less donated aliases) and FLOP counts of a training step and of the encoder
+    (most of greedy decoding), and the float32 matmul throughput this machine reaches."""
     config = bench_config(name, shape)
     step, (state, batch, _) = compiled_train_step(config, shape)
-    greedy = greedy_decode.lower(Transformer(config.model), state.params, batch["frames"], batch["frame_mask"],
-                                 shape.tokens).compile()
-    mib = {}
+    model = Transformer(config.model)
+    greedy = greedy_decode.lower(model, state.params, batch["frames"], batch["frame_mask"], shape.tokens).compile()
+    encode = jax.jit(functools.partial(model.apply, method=Transformer.encode)).lower(
+        {"params": state.params}, batch["frames"], batch["frame_mask"]).compile()
+    figures = {}
     for key, compiled in (("train_step", step), ("greedy", greedy)):
         m = compiled.memory_analysis()
         total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
-        mib[f"{key}_mib"] = total / 2**20
-    return mib
+        figures[f"{key}_mib"] = total / 2**20
+    figures["train_step_gflop"] = step.cost_analysis()["flops"] / 1e9
+    figures["encode_gflop"] = encode.cost_analysis()["flops"] / 1e9
+    square = jnp.ones((2048, 2048))
+    matmul = jax.jit(jnp.matmul)
+    figures["matmul_gflop_per_s"] = 2 * 2048**3 / 1e9 / interleaved_medians({"mm": lambda: matmul(square, square)},
+                                                                             repeats)["mm"]
+    return figures
 
 
 def profile_ops(name: str, shape: Shape, steps: int = 5, top: int = 12, overrides: tuple[str, ...] = ()) -> list[dict]:
@@ -272,11 +284,6 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version()}
 
 
-def torch_best(figures: dict[str, float], suffix: str) -> float | None:
-    """The PyTorch twin's figure at its faster thread count."""
-    return max((v for k, v in figures.items() if k.startswith("torch") and k.endswith(suffix)), default=None)
-
-
 def ratios(results: dict) -> dict[str, float | None]:
     """JAX over the PyTorch twin (its faster thread count) and sequential over vmapped seeds."""
     out = {}
@@ -295,8 +302,7 @@ def ratios(results: dict) -> dict[str, float | None]:
 
 
 def run_all(shape: Shape, repeats: int, corpus: Path | None, profile: bool) -> dict[str, Any]:
-    if torch is not None:
-        torch.set_num_threads(os.cpu_count() or 1)
+    """Every figure, as the JSON that `--out` writes and `benchmarks.report` renders."""
     results: dict[str, Any] = {"machine": machine(), "shape": shape._asdict(), "repeats": repeats,
                                "load_average_before": os.getloadavg()[0]}
     for name in ("gloss16", "gloss64"):
@@ -306,7 +312,7 @@ def run_all(shape: Shape, repeats: int, corpus: Path | None, profile: bool) -> d
     if corpus is not None:
         results["epoch_gloss16"] = epoch_figures("gloss16", corpus)
         results["epoch_gloss16_hash"] = epoch_figures("gloss16", corpus, DROPOUT_VARIANTS["jax_hash"])
-    results["memory_gloss16"] = memory_figures("gloss16", shape)
+    results["costs_gloss16"] = cost_figures("gloss16", shape, repeats)
     if profile:
         results["profile_gloss16"] = profile_ops("gloss16", shape)
         results["profile_gloss16_hash"] = profile_ops("gloss16", shape, overrides=DROPOUT_VARIANTS["jax_hash"])
@@ -343,8 +349,6 @@ def main() -> None:
 
         write_json(args.out, results)
     if args.doc:
-        from benchmarks.report import write_section
-
         write_section(args.doc, results)
 
 

@@ -68,11 +68,11 @@ def test_benchmark_functions_give_positive_finite_figures(corpus_dir, tmp_path):
                "decode_gloss16": run.decode_figures("tiny", SMALL, 1),
                "sweep": run.sweep_figures("tiny", SMALL, 1, seeds=2),
                "epoch_gloss16": run.epoch_figures("tiny", corpus_dir),
-               "memory_gloss16": run.memory_figures("tiny", SMALL),
+               "costs_gloss16": run.cost_figures("tiny", SMALL, 1),
                "profile_gloss16": run.profile_ops("tiny", SMALL, steps=1, top=3)}
     expected_train = set(run.DROPOUT_VARIANTS) | ({"torch", "torch_1_thread"} if torch is not None else set())
     assert set(results["train_gloss16"]) == {f"{k}_samples_per_s" for k in expected_train}
-    figures = [v for section in ("train_gloss16", "decode_gloss16", "sweep", "epoch_gloss16", "memory_gloss16")
+    figures = [v for section in ("train_gloss16", "decode_gloss16", "sweep", "epoch_gloss16", "costs_gloss16")
                for v in results[section].values()] + [op["ms"] for op in results["profile_gloss16"]]
     assert all(math.isfinite(v) and v > 0 for v in figures)
     assert results["epoch_gloss16"]["samples"] == 48  # the toy corpus's train split
