@@ -49,6 +49,7 @@ def decoding_table(results: dict[str, Any]) -> list[str]:
             "|---|---:|---:|---:|",
             f"| Greedy decoding | {_cell(d, 'jax_greedy_sentences_per_s')} | "
             f"{_cell(d, 'torch_greedy_sentences_per_s')} | {_cell(d, 'torch_1_thread_greedy_sentences_per_s')} |",
+            f"| its encoder pass alone | {_cell(d, 'jax_encoder_pass_sentences_per_s')} | | |",
             f"| Beam search, k=32 | {_cell(d, 'jax_beam32_sentences_per_s')} | | |",
             f"| `extract_attention` (greedy, paper mode) | {_cell(d, 'jax_extract_attention_sentences_per_s')} | | |"]
 
@@ -101,6 +102,7 @@ def costs_table(results: dict[str, Any]) -> list[str]:
     return [
         "| gloss16 | |", "|---|---:|",
         f"| float32 matmul throughput measured (2048 x 2048), GFLOP/s | {_num(peak)} |",
+        f"| float32 matmul throughput of the feed-forward's first matmul, GFLOP/s | {_num(c['ff_matmul_gflop_per_s'])} |",
         f"| training step: XLA's FLOP count, GFLOP | {_num(c['train_step_gflop'], 2)} |",
         f"| training step at that throughput (a floor), ms | {_num(train_floor, 1)} |",
         f"| best ratio to the PyTorch twin that floor allows | {best(torch_step, train_floor)} |",

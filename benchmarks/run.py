@@ -161,12 +161,15 @@ def train_figures(name: str, shape: Shape, repeats: int) -> dict[str, float]:
 
 
 def decode_figures(name: str, shape: Shape, repeats: int) -> dict[str, float]:
-    """Sentences/s of greedy decoding (JAX, PyTorch twin), beam search k=32 and extract_attention."""
+    """Sentences/s of greedy decoding (JAX, PyTorch twin), of its encoder pass alone (JAX), beam
+    search k=32 and extract_attention."""
     config = bench_config(name, shape)
     params, model = init_params(config, jax.random.key(0)), Transformer(config.model)
     batch = jax.device_put(synthetic_batch(shape, config.model.n_features))
     frames, mask = batch["frames"], batch["frame_mask"]
+    encode = jax.jit(functools.partial(model.apply, method=Transformer.encode))
     fns = {"jax_greedy": lambda: greedy_decode(model, params, frames, mask, shape.tokens),
+           "jax_encoder_pass": lambda: encode({"params": params}, frames, mask),
            "jax_extract_attention": lambda: extract_attention(params, batch, max_len=shape.tokens)}
     if torch is not None:
         twin, inputs = torch_twin_for(config, params), torch_inputs(jax.device_get(batch))
@@ -241,10 +244,14 @@ def cost_figures(name: str, shape: Shape, repeats: int) -> dict[str, float]:
         figures[f"{key}_mib"] = total / 2**20
     figures["train_step_gflop"] = step.cost_analysis()["flops"] / 1e9
     figures["encode_gflop"] = encode.cost_analysis()["flops"] / 1e9
-    square = jnp.ones((2048, 2048))
+    # A large square matmul, and the feed-forward's first one: (B*T, d_model) x (d_model, d_ff).
+    square, rows, weights = (jnp.ones(s) for s in ((2048, 2048), (shape.batch * shape.frames, config.model.d_model),
+                                                   (config.model.d_model, config.model.d_ff)))
     matmul = jax.jit(jnp.matmul)
-    figures["matmul_gflop_per_s"] = 2 * 2048**3 / 1e9 / interleaved_medians({"mm": lambda: matmul(square, square)},
-                                                                             repeats)["mm"]
+    seconds = interleaved_medians({"square": lambda: matmul(square, square), "ff": lambda: matmul(rows, weights)},
+                                  repeats)
+    figures["matmul_gflop_per_s"] = 2 * square.size * square.shape[1] / 1e9 / seconds["square"]
+    figures["ff_matmul_gflop_per_s"] = 2 * rows.size * weights.shape[1] / 1e9 / seconds["ff"]
     return figures
 
 
