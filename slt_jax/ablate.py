@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -80,7 +79,7 @@ def alignment_scores(workdir, split: str = "test", data_dir=None) -> dict[str, f
     from slt_jax.train import load_run
 
     run = load_run(workdir)
-    data_dir = data_dir or json.loads((Path(workdir) / "run.json").read_text())["data"]
+    data_dir = data_dir or run.data_dir
     examples = data.load_examples(data_dir, split, run.config.data, run.vocab)
     values = {"diagonality": [], "monotonicity": [], "hits": [], "known": []}
     for batch in data.make_batches(examples, run.config.data, run.config.train.batch_size):

@@ -28,7 +28,8 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate", help="decode a split with a trained run and score it",
         description="Translate a split with the run's best parameters; print the metrics and write "
-        "<workdir>/eval_<split>.json and <workdir>/translations_<split>.csv.")
+        "<workdir>/eval_<split>.json and <workdir>/translations_<split>.csv (with a _beam suffix for beam "
+        "search).")
     p.add_argument("--workdir", required=True, help="a workdir written by `slt-jax train`")
     p.add_argument("--split", default="test", choices=("train", "val", "test"),
                    help="split to translate (default: %(default)s)")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,8 @@ def translate(run: Run, examples: list[data.Example], method: str = "greedy", be
 
 def evaluate(workdir, split: str = "test", data_dir=None, method: str = "greedy", beam: int = 32,
              length_penalty: float = 0.0, progress: bool = True) -> dict:
-    """Scores a run on a split and writes eval_<split>.json and translations_<split>.csv.
+    """Scores a run on a split and writes eval_<split>.json and translations_<split>.csv
+    (eval_<split>_beam.json and translations_<split>_beam.csv for beam search).
 
     Args:
       workdir: a training workdir (config, vocabulary and checkpoints).
@@ -50,8 +50,7 @@ def evaluate(workdir, split: str = "test", data_dir=None, method: str = "greedy"
     """
     workdir = Path(workdir)
     run = load_run(workdir)
-    if data_dir is None:
-        data_dir = json.loads((workdir / "run.json").read_text())["data"]
+    data_dir = data_dir or run.data_dir
     examples = data.load_examples(data_dir, split, run.config.data, run.vocab, progress)
     hypotheses = translate(run, examples, method, beam, length_penalty)
     references = [ex.reference for ex in examples]
@@ -59,11 +58,12 @@ def evaluate(workdir, split: str = "test", data_dir=None, method: str = "greedy"
     scores |= {"split": split, "decode": method, "config": run.config.name}
     if method == "beam":
         scores |= {"beam": beam, "length_penalty": length_penalty}
-    write_json(workdir / f"eval_{split}.json", scores)
+    name = split if method == "greedy" else f"{split}_{method}"  # greedy scores feed sweeps and reports
+    write_json(workdir / f"eval_{name}.json", scores)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["id", "reference", "hypothesis", "correct"])
     for ex, hyp in zip(examples, hypotheses):
         writer.writerow([ex.id, ex.reference, hyp, int(ex.reference.split() == hyp.split())])
-    write_text(workdir / f"translations_{split}.csv", buf.getvalue())
+    write_text(workdir / f"translations_{name}.csv", buf.getvalue())
     return scores

@@ -53,6 +53,11 @@ class Run(NamedTuple):
     def model(self) -> Transformer:
         return Transformer(self.config.model)
 
+    @property
+    def data_dir(self) -> Path:
+        """The corpus the run was trained on."""
+        return Path(json.loads((self.workdir / "run.json").read_text())["data"])
+
 
 def resolve(config: Config, vocab: data.Vocab) -> Config:
     """Fills in what the data decides: vocabulary size, feature count, positional table length."""

@@ -37,7 +37,6 @@ The span-based keys (alignment_accuracy, boundary_*) are null without gloss_span
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jax
@@ -47,7 +46,7 @@ import numpy as np
 from slt_jax import data
 from slt_jax.analysis import alignment as al
 from slt_jax.analysis import faithfulness as fa
-from slt_jax.analysis import figures, paper
+from slt_jax.analysis import figures, views
 from slt_jax.analysis.record import AttentionRecord, extract_attention
 from slt_jax.config import EOS, PAD
 from slt_jax.layout import write_json
@@ -55,8 +54,6 @@ from slt_jax.metrics import wer
 from slt_jax.train import load_run
 
 ALIGNMENT_KEYS = ("diagonality", "diagonal_mass", "monotonicity", "window_mass", "n_peaks")
-_group_mean = jax.jit(paper.group_mean, static_argnames="n_groups")
-GROUPS_SHORT, GROUPS_LONG = range(2, 7), range(7, 12)  # decoding calls for 1-5 and 6-10 glosses
 
 
 def head_mean(record: AttentionRecord) -> jax.Array:
@@ -72,16 +69,10 @@ def _alignment_scores(attention_BxSxT, frame_mask_BxT, spans_BxSx2, n_B) -> dict
 
 
 @jax.jit
-def _reduce(greedy: AttentionRecord, causal: AttentionRecord, forced: AttentionRecord) -> dict:
-    """Per-sample reductions of one batch's three records."""
+def _reduce(greedy: AttentionRecord, forced: AttentionRecord) -> dict:
+    """Per-sample alignment reductions of one batch's greedy and teacher-forced records."""
     attention, mask = head_mean(greedy), greedy.frame_mask_BxT
     return {
-        "rows": jax.vmap(paper.cross_attention_rows)(greedy.cross_pattern_BxSxHxT, mask),
-        "frame_rows": jax.vmap(paper.cross_attention_frames)(greedy.cross_pattern_BxSxHxT, mask),
-        "frame_heads": jax.vmap(paper.cross_attention_frames_per_head)(greedy.cross_pattern_BxSxHxT, mask),
-        "diff": jax.vmap(paper.self_minus_cross)(greedy.attn_out_BxSxQxD, greedy.cross_attn_out_BxSxQxD),
-        "share": jax.vmap(paper.self_share)(causal.attn_out_BxSxQxD, causal.cross_attn_out_BxSxQxD),
-        "encoder": jax.vmap(paper.encoder_attention)(greedy.encoder_pattern_BxHxTxT, mask),
         "centroids": jax.vmap(al.centroids)(attention, mask),
         "encoder_within": jax.vmap(al.encoder_within_sign)(greedy.encoder_pattern_BxHxTxT, mask,
                                                            greedy.gloss_spans_BxSx2),
@@ -95,29 +86,6 @@ def _boundaries(record: AttentionRecord, tolerance: float) -> np.ndarray:
     spans, lengths = np.asarray(record.gloss_spans_BxSx2), np.asarray(record.length_B)
     return np.array([al.boundary_counts(a, m, s, int(n) - 1, tolerance)
                      for a, m, s, n in zip(attention, masks, spans, lengths)]).reshape(-1, 3)
-
-
-def _sample_view(record: AttentionRecord, reduced: dict, row: int, correct: bool, vocab: data.Vocab,
-                 example: data.Example, data_config) -> dict:
-    """What the single-sample figures draw for one sample, at its real frames."""
-    real = np.flatnonzero(np.asarray(record.frame_mask_BxT[row]))
-    n_calls = int(record.length_B[row])
-    rows = reduced["frame_rows"][row, :n_calls][:, real]
-    peaks = real[np.argmax(rows, axis=1)]  # the sampled frame of each row's maximum
-    spans = np.asarray(record.gloss_spans_BxSx2[row, : n_calls - 1])
-    frames = np.asarray(record.frames_BxTxF[row])
-    return {
-        "id": example.id, "reference": example.reference, "hypothesis": vocab.decode(record.tokens_BxS[row]),
-        "correct": correct,
-        "tokens": [vocab.tokens[t] for t in np.asarray(record.tokens_BxS[row, :n_calls])],
-        "rows": rows,
-        "heads": reduced["frame_heads"][row, :n_calls][..., real],
-        "diff": reduced["diff"][row, :n_calls],
-        "peaks": np.searchsorted(real, peaks[: n_calls - 1]),
-        "poses": [figures.pose_points(frames[p], data_config.groups, data_config.use_3d) for p in peaks[: n_calls - 1]],
-        # Spans belong to the reference glosses: drawn only when the translation is the reference.
-        "spans": [tuple(np.searchsorted(real, s)) for s in spans] if correct and (spans >= 0).all() else [],
-    }
 
 
 def _mean(values) -> float | None:
@@ -147,25 +115,23 @@ def _batch_part(params, batch, fractions, tolerance: float, seed: int, max_frame
     """Records one batch three ways and reduces it to per-sample arrays, filler rows dropped.
 
     Returns:
-      (the per-sample arrays, the greedy paper-mode record, its jitted reductions).
+      (the per-sample arrays, the greedy paper-mode record).
     """
     greedy = extract_attention(params, batch, "paper")
     causal = extract_attention(params, batch, "causal")
     forced = extract_attention(params, batch, "causal", teacher_forced=True)
-    reduced = jax.device_get(_reduce(greedy, causal, forced))
+    reduced = jax.device_get(_reduce(greedy, forced))
     translation_scores = jnp.sum(jnp.where(greedy.step_mask_BxS[..., None], head_mean(greedy), 0.0), 1)
     deletion = jax.device_get(fa.gloss_deletion(params, batch, head_mean(forced), fractions, seed))
     rewrites = jax.device_get(fa.translation_deletion(params, batch, translation_scores, fractions, seed))
     uniform = jax.device_get(fa.uniform_cross_attention(params, batch))
     keep = batch["sample_mask"]
+    averaged = views.per_sample(greedy, causal)  # filler rows already dropped
     k_first = lambda x_KxBx: np.moveaxis(x_KxBx, 0, 1)[keep]
     frames_pad = ((0, 0), (0, max_frames - batch["frames"].shape[1]), (0, 0))  # to stack all buckets
     part = {
-        "index": batch["index"][keep], "correct": np.asarray(greedy.correct_B)[keep],
-        "length": np.asarray(greedy.length_B)[keep], "ref_length": np.asarray(forced.length_B)[keep],
-        "tokens": np.asarray(greedy.tokens_BxS)[keep],
-        "rows": reduced["rows"][keep], "diff": reduced["diff"][keep], "share": reduced["share"][keep],
-        "encoder": np.pad(reduced["encoder"], frames_pad, constant_values=np.nan)[keep],
+        **averaged, "encoder": np.pad(averaged["encoder"], frames_pad, constant_values=np.nan),
+        "index": batch["index"][keep], "tokens": np.asarray(greedy.tokens_BxS)[keep],
         "centroids": reduced["centroids"][keep], "encoder_within": reduced["encoder_within"][keep],
         "greedy": {k: v[keep] for k, v in reduced["greedy"].items()},
         "forced": {k: v[keep] for k, v in reduced["forced"].items()},
@@ -177,7 +143,7 @@ def _batch_part(params, batch, fractions, tolerance: float, seed: int, max_frame
         "rewrite_top": k_first(rewrites["top"]), "rewrite_random": k_first(rewrites["random"]),
         "rewrite_uniform": uniform["tokens"][keep],
     }
-    return part, greedy, reduced
+    return part, greedy
 
 
 def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None, data_dir=None,
@@ -200,36 +166,35 @@ def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None
 
     run = load_run(workdir)
     config = run.config
-    data_dir = data_dir or json.loads((Path(workdir) / "run.json").read_text())["data"]
+    data_dir = data_dir or run.data_dir
     out = Path(out or Path(workdir) / f"analysis_{split}")
     out.mkdir(parents=True, exist_ok=True)
     examples = data.load_examples(data_dir, split, config.data, run.vocab, progress)
     if sample_id is not None and sample_id not in {ex.id for ex in examples}:
         raise ValueError(f"sample {sample_id!r} is not in the {split} split of {data_dir}")
     batch_size = config.train.batch_size
-    parts, views, shown_lengths = [], {}, set()
+    parts, shown, shown_lengths = [], {}, set()
     batches = data.make_batches(examples, config.data, batch_size)
     for i, batch in enumerate(tqdm(batches, total=data.n_batches(examples, config.data, batch_size),
                                    desc=f"analyze {split}", unit="batch", disable=not progress)):
-        part, greedy, reduced = _batch_part(run.params, batch, fractions, tolerance, seed + i, config.data.max_frames)
+        part, greedy = _batch_part(run.params, batch, fractions, tolerance, seed + i, config.data.max_frames)
         parts.append(part)
         correct = np.asarray(greedy.correct_B)
         for row in np.flatnonzero(batch["sample_mask"]):
             example = examples[batch["index"][row]]
             n_glosses = int(greedy.length_B[row]) - 1
             # The requested sample, else the first correct one of each length (and a fallback).
-            if example.id == sample_id or not views or (correct[row] and n_glosses not in shown_lengths):
-                views[example.id] = _sample_view(greedy, reduced, row, bool(correct[row]), run.vocab, example,
-                                                 config.data)
+            if example.id == sample_id or not shown or (correct[row] and n_glosses not in shown_lengths):
+                shown[example.id] = views.sample_view(greedy, row, run.vocab, config.data, examples)
                 if correct[row]:
                     shown_lengths.add(n_glosses)
 
     merged = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
     results = _summarise(merged, examples, run.vocab, fractions, tolerance)
-    main = views[sample_id] if sample_id else min(
-        views.values(), key=lambda v: (not v["correct"], abs(len(v["tokens"]) - 4)))  # 3 glosses + <eos>
+    main = shown[sample_id] if sample_id else min(
+        shown.values(), key=lambda v: (not v["correct"], abs(len(v["tokens"]) - 4)))  # 3 glosses + <eos>
     results["sample"] = {k: main[k] for k in ("id", "reference", "hypothesis", "correct")}
-    results["figures"] = _draw(merged, main, [v for v in views.values() if v is not main][:3], results, out,
+    results["figures"] = _draw(merged, main, [v for v in shown.values() if v is not main][:3], results, out,
                                config, fractions)
     results |= {"run": str(workdir), "split": split, "config": config.name, "target": config.data.target,
                 "mode": "paper"}
@@ -258,7 +223,7 @@ def _summarise(m: dict, examples, vocab: data.Vocab, fractions, tolerance: float
         "by_length": {name: {"n": int((correct & np.isin(m["length"], calls)).sum()),
                              "diagonality": _mean(m["greedy"]["diagonality"][correct & np.isin(m["length"], calls)]),
                              "self_minus_cross_later": _mean(m["diff"][later & np.isin(m["length"], calls)[:, None]])}
-                      for name, calls in (("short", list(GROUPS_SHORT)), ("long", list(GROUPS_LONG)))},
+                      for name, calls in (("short", list(views.GROUPS_SHORT)), ("long", list(views.GROUPS_LONG)))},
         "encoder_within_sign": _mean(m["encoder_within"]),
         "self_share_first": _mean(m["share"][correct, 0]),
         "self_share_later": _mean(m["share"][later]),
@@ -282,48 +247,13 @@ def _save(fig, path: Path) -> str:
 
 def _draw(m: dict, main: dict, others: list[dict], results: dict, out: Path, config, fractions) -> list[str]:
     """Writes every figure; returns their file names."""
-    text = config.data.target == "text"
-    unit = "tokens" if text else "glosses"
-    names = ("fig7a", "fig7b", "fig7c", "fig7d") if text else ("fig3a", "fig3b", "fig4", "fig5")
-    n_groups = m["rows"].shape[1] + 1
-    correct, steps = m["correct"], np.arange(m["rows"].shape[1])[None, :] < m["length"][:, None]
-    group = lambda values, valid=None, include=correct, length=m["length"]: [np.asarray(x) for x in _group_mean(
-        values, length, include, n_groups, valid)]
-    rows_mean, counts = group(m["rows"], steps[..., None])
-    diff_mean, _ = group(m["diff"], steps)
-    share_mean, _ = group(m["share"], steps)
-    # The authors average the encoder over every sample, grouped by its reference's length.
-    encoder_mean, encoder_counts = group(m["encoder"], include=np.ones_like(correct), length=m["ref_length"])
-    label = f"{main['id']}: {main['hypothesis']}" + ("" if main["correct"] else f" (reference: {main['reference']})")
-    gloss_n = len(main["tokens"]) - 1
-    written = [
-        _save(figures.cross_attention_sample(main["rows"], main["tokens"], f"Cross-attention per predicted token\n{label}",
-                                             main["poses"], main["peaks"][:gloss_n], main["spans"]),
-              out / "fig2a_cross_attention_sample.png"),
-        _save(figures.self_minus_cross_sample(main["diff"], main["tokens"], f"Self - cross per step\n{main['id']}"),
-              out / "fig2b_self_minus_cross_sample.png"),
-        _save(figures.cross_attention_by_length(rows_mean, counts, GROUPS_SHORT,
-                                                f"Mean cross-attention, 1-5 {unit} (correct samples)", unit),
-              out / f"{names[0]}_cross_attention_1-5.png"),
-        _save(figures.cross_attention_by_length(rows_mean, counts, GROUPS_LONG,
-                                                f"Mean cross-attention, 6-10 {unit} (correct samples)", unit),
-              out / f"{names[1]}_cross_attention_6-10.png"),
-        _save(figures.by_length_matrix(diff_mean, counts, range(2, n_groups), "Mean self - cross (paper mode)",
-                                       "self - cross block output", unit=unit),
-              out / f"{names[2]}_self_minus_cross_by_length.png"),
-        _save(figures.encoder_by_length(encoder_mean, encoder_counts, GROUPS_SHORT,
-                                        "Mean encoder self-attention (all samples)", unit),
-              out / f"{names[3]}_encoder_self_attention.png"),
-        _save(figures.attention_examples([(v["rows"], v["tokens"], f"{v['id']}: {v['hypothesis']}")
-                                          for v in [main] + others]),
-              out / "fig6_attention_examples.png"),
-        _save(figures.cross_attention_heads(main["heads"], main["tokens"], f"Cross-attention per head\n{label}"),
-              out / "clean_cross_attention_heads_sample.png"),
-        _save(figures.by_length_matrix(share_mean, counts, range(2, n_groups),
-                                       "Self share ||self|| / (||self|| + ||cross||), causal",
-                                       "self share (0.5 = balanced)", limits=(0.0, 1.0), unit=unit),
-              out / "clean_self_share_by_length.png"),
-    ]
+    unit = "tokens" if config.data.target == "text" else "glosses"
+    correct = m["correct"]
+    drawn = {**views.sample_figures(main), **views.average_figures(views.length_means(m), config.data.target)}
+    drawn["fig6_attention_examples"] = figures.attention_examples(
+        [(v["rows"], v["tokens"], f"{v['id']}: {v['hypothesis']}") for v in [main] + others])
+    in_paper_order = sorted(drawn, key=lambda name: (name.startswith("clean"), name))  # then the new ones
+    written = [_save(drawn[name], out / f"{name}.png") for name in in_paper_order]
     n = np.maximum(m["length"] - 1, 1)[:, None]
     gloss_steps = correct[:, None] & (np.arange(m["centroids"].shape[1])[None, :] < m["length"][:, None] - 1)
     token_share = np.broadcast_to((np.arange(m["centroids"].shape[1])[None, :] + 0.5) / n, gloss_steps.shape)
