@@ -8,7 +8,7 @@ import pytest
 from conftest import write_corpus
 from slt_jax.ablate import ablation_table, variant_config
 from slt_jax.cli import main
-from slt_jax.config import PRESETS, DataConfig, get_config
+from slt_jax.config import PRESETS, get_config
 from slt_jax.sweep import seed_dirs
 
 

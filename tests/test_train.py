@@ -41,7 +41,9 @@ def test_evaluate_writes_scores_and_translations(trained):
     assert len(rows) == 8 and set(rows[0]) == {"id", "reference", "hypothesis", "correct"}
     assert sum(int(r["correct"]) for r in rows) == round(scores["exact_match"] * 8)
     assert main(["evaluate", "--workdir", str(trained), "--decode", "beam", "--beam", "3", "--quiet"]) == 0
-    assert json.loads((trained / "eval_test.json").read_text())["beam"] == 3
+    assert json.loads((trained / "eval_test_beam.json").read_text())["beam"] == 3
+    assert (trained / "translations_test_beam.csv").is_file()
+    assert json.loads((trained / "eval_test.json").read_text()) == scores  # the greedy scores stay
 
 
 def test_orbax_round_trip_restores_the_best_parameters(trained):
