@@ -119,6 +119,36 @@ def ensure_corpus(corpus: str, out: Path, seed: int, progress: bool) -> Path:
     return path
 
 
+def training_status(configs, runs_dir: Path, seeds: int, cap: int | None) -> dict[str, list[dict]]:
+    """Per config and seed: epochs trained, the epoch of the kept parameters (best
+    `train.best_metric`) and whether the epoch cap, not early stopping, ended training."""
+    from slt_jax.train import lower_is_better
+
+    status = {}
+    for config in configs:
+        metric = config.train.best_metric
+        status[config.name] = []
+        for run in seed_dirs(runs_dir, config.name, seeds):
+            lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
+            best = min(lines, key=lambda line: lower_is_better(metric, line[metric]))
+            status[config.name].append({"epochs": len(lines), "best_epoch": best["epoch"],
+                                        "capped": bool(cap) and len(lines) >= cap})
+    return status
+
+
+def undertrained_note(status: dict[str, list[dict]], cap: int | None) -> str | None:
+    """A warning when the epoch cap ended some runs, or None."""
+    runs = [s for per_seed in status.values() for s in per_seed]
+    capped = [s for s in runs if s["capped"]]
+    if not capped:
+        return None
+    late = sum(s["best_epoch"] > 0.8 * s["epochs"] for s in capped)
+    return (f"{len(capped)} of {len(runs)} runs stopped at the {cap}-epoch cap before early stopping, "
+            f"{late} of them with their best validation score in the last fifth of their epochs: these models "
+            f"are under-trained, and Table 1, the checks and the figures describe under-trained models. "
+            f"`slt-jax reproduce --epochs 0` trains to early stopping (docs/reproduce.md).")
+
+
 def _analyze_all(configs, runs_dir: Path, out: Path, seeds: int, progress: bool) -> dict[str, list[dict]]:
     from slt_jax.analysis.report import analyze
 
@@ -169,12 +199,14 @@ def reproduce(out, corpus: str = "small", seeds: int = 2, configs=CONFIGS, epoch
     for name in ("table1.md", "table1.csv"):
         shutil.copyfile(out / "runs" / name, out / name)
     analyses = timed("analyze", _analyze_all, config_list, out / "runs", out, seeds, progress)
+    training = training_status(config_list, out / "runs", seeds, epochs)
     summary = {
         "corpus": str(corpus_dir), "seeds": seeds, "configs": list(configs), "epochs": epochs,
         "table1": (out / "table1.md").read_text(encoding="utf-8"),
         "scores": scores, "claims": check_claims(analyses),
         "median_seed": {name: median_seed(s) for name, s in scores.items()},
-        "analyses": analyses, "timings": timings,
+        "analyses": analyses, "training": training, "undertrained": undertrained_note(training, epochs),
+        "timings": timings,
         "machine": f"{platform.machine()}, {platform.python_version()}",
     }
     write_json(out / "summary.json", summary)
@@ -219,13 +251,21 @@ def _claim_rows(claims: list[dict]) -> list[list[str]]:
         for i, c in enumerate(claims, start=1)]
 
 
+def _training_lines(training: dict[str, list[dict]]) -> list[str]:
+    return [f"{name}: " + "; ".join(f"seed {k} {s['epochs']} epochs (kept {s['best_epoch']}"
+                                    f"{', capped' if s['capped'] else ''})" for k, s in enumerate(per_seed))
+            for name, per_seed in training.items()]
+
+
 def render_markdown(summary: dict) -> str:
+    warning = [f"> **Under-trained.** {summary['undertrained']}\n"] if summary["undertrained"] else []
     parts = ["# slt-jax reproduction of SignAttention\n",
              f"Corpus `{summary['corpus']}`, {summary['seeds']} seeds per config, epochs cap: "
-             f"{summary['epochs'] or 'none (early stopping)'}.\n",
+             f"{summary['epochs'] or 'none (early stopping)'}.\n", *warning,
              "## Table 1\n", summary["table1"],
              "## The paper's conclusions as checks\n", _markdown_table(_claim_rows(summary["claims"])),
              "## Alignment and faithfulness (mean ± std over seeds)\n", _markdown_table(alignment_table(summary["analyses"])),
+             "## Training\n", "".join(f"- {line}\n" for line in _training_lines(summary["training"])),
              "## Timings\n", "".join(f"- {k}: {v:.0f} s\n" for k, v in summary["timings"].items())]
     return "\n".join(parts)
 
@@ -257,6 +297,7 @@ td.holds { background: #dff3df; } td.does-not-hold { background: #f8dddd; } td.n
 figure { display: inline-block; margin: .5em; vertical-align: top; max-width: 560px; }
 figure img { max-width: 100%; border: 1px solid #ddd; } figcaption { font-size: 13px; color: #555; }
 code { background: #f5f5f5; padding: 0 .2em; }
+p.warning { background: #fff4d6; border-left: 4px solid #e0a800; padding: .5em .8em; }
 """
 
 
@@ -271,12 +312,16 @@ def render_html(summary: dict, out: Path) -> str:
             f"<figcaption>{html.escape(f)}</figcaption></figure>" for f in analysis.get("figures", []))
         figures.append(f"<h3>{html.escape(name)} (median seed: {k})</h3>{imgs}")
     timings = "".join(f"<li>{html.escape(k)}: {v:.0f} s</li>" for k, v in summary["timings"].items())
+    training = "".join(f"<li>{html.escape(line)}</li>" for line in _training_lines(summary["training"]))
+    warning = (f'<p class="warning"><b>Under-trained.</b> {html.escape(summary["undertrained"])}</p>'
+               if summary["undertrained"] else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>slt-jax: SignAttention reproduction</title>
 <style>{STYLE}</style></head><body>
 <h1>SignAttention, reproduced with slt-jax</h1>
 <p>Corpus <code>{html.escape(summary['corpus'])}</code>; {summary['seeds']} seeds per config, trained as one
 vmapped program per config; epochs cap: {summary['epochs'] or 'none (early stopping)'}.</p>
+{warning}
 <h2>Table 1: word error rate</h2>
 {_html_table(_table1_rows(summary['table1']))}
 <h2>The paper's conclusions, measured</h2>
@@ -286,6 +331,6 @@ vmapped program per config; epochs cap: {summary['epochs'] or 'none (early stopp
 <h2>Figures</h2>
 {''.join(figures)}
 <h2>Settings and timings</h2>
-<ul>{timings}<li>machine: {html.escape(summary['machine'])}</li></ul>
+<ul>{training}{timings}<li>machine: {html.escape(summary['machine'])}</li></ul>
 </body></html>
 """

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from slt_jax.cli import main
-from slt_jax.reproduce import check_claims, median_seed
+from slt_jax.reproduce import check_claims, median_seed, undertrained_note
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -57,6 +57,21 @@ def test_reproduce_writes_table_report_and_figures(report):
     assert figures and all((report / "analysis" / "tiny" / f"seed_{k}" / f).is_file() for f in figures)
     assert all(f'src="analysis/tiny/seed_{k}/{f}"' in page for f in figures)
     assert "## The paper's conclusions as checks" in (report / "report.md").read_text()
+
+
+def test_the_report_says_when_the_epoch_cap_ended_training(report):
+    summary = json.loads((report / "summary.json").read_text())
+    for status in summary["training"]["tiny"]:
+        assert status["epochs"] == 3 and status["capped"] and 1 <= status["best_epoch"] <= 3
+    assert summary["undertrained"].startswith("2 of 2 runs stopped at the 3-epoch cap")
+    assert "Under-trained" in (report / "index.html").read_text() and "Under-trained" in (report / "report.md").read_text()
+
+
+def test_no_warning_when_early_stopping_ended_every_run():
+    stopped = {"gloss16": [{"epochs": 41, "best_epoch": 11, "capped": False}]}
+    assert undertrained_note(stopped, 50) is None and undertrained_note(stopped, None) is None
+    capped = {"gloss16": [{"epochs": 50, "best_epoch": 49, "capped": True}, {"epochs": 41, "best_epoch": 11, "capped": False}]}
+    assert undertrained_note(capped, 50).startswith("1 of 2 runs stopped at the 50-epoch cap before early stopping, 1 of them")
 
 
 def test_a_second_run_reuses_finished_steps(report):
