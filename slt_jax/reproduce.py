@@ -120,8 +120,9 @@ def ensure_corpus(corpus: str, out: Path, seed: int, progress: bool) -> Path:
 
 
 def training_status(configs, runs_dir: Path, seeds: int, cap: int | None) -> dict[str, list[dict]]:
-    """Per config and seed: epochs trained, the epoch of the kept parameters (best
-    `train.best_metric`) and whether the epoch cap, not early stopping, ended training."""
+    """Per config and seed: epochs trained (to its early stop; the vmapped loop runs on until
+    every seed has stopped), the epoch of the kept parameters (best `train.best_metric`) and
+    whether the epoch cap, not early stopping, ended its training."""
     from slt_jax.train import lower_is_better
 
     status = {}
@@ -130,9 +131,11 @@ def training_status(configs, runs_dir: Path, seeds: int, cap: int | None) -> dic
         status[config.name] = []
         for run in seed_dirs(runs_dir, config.name, seeds):
             lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
+            stop = next((line["epoch"] for line in lines if line.get("stopped_early")), None)
+            lines = lines[:stop]
             best = min(lines, key=lambda line: lower_is_better(metric, line[metric]))
             status[config.name].append({"epochs": len(lines), "best_epoch": best["epoch"],
-                                        "capped": bool(cap) and len(lines) >= cap})
+                                        "capped": stop is None and bool(cap) and len(lines) >= cap})
     return status
 
 

@@ -7,7 +7,7 @@ A workdir holds everything a run needs and produces:
   run.json         where the data came from
   checkpoints/latest/<epoch>/   state + loop bookkeeping, for resuming
   checkpoints/best/<epoch>/     the parameters with the best `train.best_metric`
-  metrics.jsonl    one line per epoch
+  metrics.jsonl    one line per epoch (losses, accuracies, speed, stopped_early)
 """
 
 from __future__ import annotations
@@ -393,7 +393,8 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
         for k, run_dir in enumerate(run_dirs):
             records[k] = {"epoch": epoch, "step": int(state.step[k]),
                           **{name: float(values[k]) for name, values in record.items()},
-                          "seconds": seconds, "samples_per_s": len(seeds) * len(train_examples) / seconds}
+                          "seconds": seconds, "samples_per_s": len(seeds) * len(train_examples) / seconds,
+                          "stopped_early": bool(stopping.stopped[k])}
             with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(records[k]) + "\n")
         checkpoints.save_latest(epoch, state, {"epoch": epoch, "stopping": stopping.to_json()})
@@ -404,7 +405,7 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
     for c in [checkpoints, *best_checkpoints]:
         c.close()
     sign = lambda v: lower_is_better(tc.best_metric, v)
-    return [records[k] | {"best_epoch": int(stopping.best_epoch[k]), "stopped_early": bool(stopping.stopped[k]),
+    return [records[k] | {"best_epoch": int(stopping.best_epoch[k]),
                           f"best_{tc.best_metric}": float(sign(stopping.best[k]))} for k in range(len(seeds))]
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from slt_jax.cli import main
-from slt_jax.reproduce import check_claims, median_seed, undertrained_note
+from slt_jax.config import get_config
+from slt_jax.reproduce import check_claims, median_seed, training_status, undertrained_note
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -65,6 +66,18 @@ def test_the_report_says_when_the_epoch_cap_ended_training(report):
         assert status["epochs"] == 3 and status["capped"] and 1 <= status["best_epoch"] <= 3
     assert summary["undertrained"].startswith("2 of 2 runs stopped at the 3-epoch cap")
     assert "Under-trained" in (report / "index.html").read_text() and "Under-trained" in (report / "report.md").read_text()
+
+
+def test_a_seed_that_stopped_early_counts_its_own_epochs(tmp_path):
+    # The vmapped loop runs on until every seed has stopped: seed 0 stopped at epoch 4 of 6.
+    for k, stopped_at in ((0, 4), (1, None)):
+        run = tmp_path / "tiny" / f"seed_{k}"
+        run.mkdir(parents=True)
+        lines = [{"epoch": e, "val_loss": abs(e - 3) + k, "stopped_early": stopped_at is not None and e >= stopped_at}
+                 for e in range(1, 7)]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    status = training_status([get_config("tiny")], tmp_path, 2, cap=6)["tiny"]
+    assert status == [{"epochs": 4, "best_epoch": 3, "capped": False}, {"epochs": 6, "best_epoch": 3, "capped": True}]
 
 
 def test_no_warning_when_early_stopping_ended_every_run():
