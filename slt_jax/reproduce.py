@@ -152,6 +152,20 @@ def undertrained_note(status: dict[str, list[dict]], cap: int | None) -> str | N
             f"`slt-jax reproduce --epochs 0` trains to early stopping (docs/reproduce.md).")
 
 
+def _accumulated(previous_summary: Path, timings: dict[str, float]) -> dict[str, float]:
+    """Seconds per step over every reproduce run into this folder: a rerun reuses finished
+    steps, so its own timings alone would hide what the work cost."""
+    before = json.loads(previous_summary.read_text()).get("timings_all_runs", {}) if previous_summary.exists() else {}
+    return {step: before.get(step, 0.0) + seconds for step, seconds in timings.items()}
+
+
+def _timing_lines(summary: dict) -> list[str]:
+    total = summary["timings_all_runs"]
+    return [f"{step}: {seconds:.0f} s" + (f" (all runs into this folder: {total[step]:.0f} s)"
+                                          if round(total[step]) != round(seconds) else "")
+            for step, seconds in summary["timings"].items()]
+
+
 def _analyze_all(configs, runs_dir: Path, out: Path, seeds: int, progress: bool) -> dict[str, list[dict]]:
     from slt_jax.analysis.report import analyze
 
@@ -209,7 +223,7 @@ def reproduce(out, corpus: str = "small", seeds: int = 2, configs=CONFIGS, epoch
         "scores": scores, "claims": check_claims(analyses),
         "median_seed": {name: median_seed(s) for name, s in scores.items()},
         "analyses": analyses, "training": training, "undertrained": undertrained_note(training, epochs),
-        "timings": timings,
+        "timings": timings, "timings_all_runs": _accumulated(out / "summary.json", timings),
         "machine": f"{platform.machine()}, {platform.python_version()}",
     }
     write_json(out / "summary.json", summary)
@@ -269,7 +283,7 @@ def render_markdown(summary: dict) -> str:
              "## The paper's conclusions as checks\n", _markdown_table(_claim_rows(summary["claims"])),
              "## Alignment and faithfulness (mean ± std over seeds)\n", _markdown_table(alignment_table(summary["analyses"])),
              "## Training\n", "".join(f"- {line}\n" for line in _training_lines(summary["training"])),
-             "## Timings\n", "".join(f"- {k}: {v:.0f} s\n" for k, v in summary["timings"].items())]
+             "## Timings\n", "".join(f"- {line}\n" for line in _timing_lines(summary))]
     return "\n".join(parts)
 
 
@@ -314,7 +328,7 @@ def render_html(summary: dict, out: Path) -> str:
             f'<figure><img src="{html.escape(str((folder / f).relative_to(out)))}" alt="{html.escape(f)}">'
             f"<figcaption>{html.escape(f)}</figcaption></figure>" for f in analysis.get("figures", []))
         figures.append(f"<h3>{html.escape(name)} (median seed: {k})</h3>{imgs}")
-    timings = "".join(f"<li>{html.escape(k)}: {v:.0f} s</li>" for k, v in summary["timings"].items())
+    timings = "".join(f"<li>{html.escape(line)}</li>" for line in _timing_lines(summary))
     training = "".join(f"<li>{html.escape(line)}</li>" for line in _training_lines(summary["training"]))
     warning = (f'<p class="warning"><b>Under-trained.</b> {html.escape(summary["undertrained"])}</p>'
                if summary["undertrained"] else "")
