@@ -15,6 +15,7 @@ import html
 import json
 import os
 import platform
+import re
 import shutil
 import time
 from pathlib import Path
@@ -330,8 +331,8 @@ def render_html(summary: dict, out: Path) -> str:
         figures.append(f"<h3>{html.escape(name)} (median seed: {k})</h3>{imgs}")
     timings = "".join(f"<li>{html.escape(line)}</li>" for line in _timing_lines(summary))
     training = "".join(f"<li>{html.escape(line)}</li>" for line in _training_lines(summary["training"]))
-    warning = (f'<p class="warning"><b>Under-trained.</b> {html.escape(summary["undertrained"])}</p>'
-               if summary["undertrained"] else "")
+    note = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(summary["undertrained"] or ""))
+    warning = f'<p class="warning"><b>Under-trained.</b> {note}</p>' if note else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>slt-jax: SignAttention reproduction</title>
 <style>{STYLE}</style></head><body>
