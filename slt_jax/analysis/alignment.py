@@ -177,7 +177,7 @@ def boundary_counts(attention_SxT, frame_mask_T, gloss_spans_Sx2, n_tokens: int,
 def f1(matched: int, predicted: int, annotated: int) -> float:
     """The harmonic mean of precision and recall from pooled counts; NaN when both sets are empty."""
     total = predicted + annotated
-    return 2 * matched / total if total else float("nan")
+    return float(2 * matched / total) if total else float("nan")
 
 
 def encoder_within_sign(encoder_pattern_HxTxT, frame_mask_T, gloss_spans_Sx2) -> jax.Array:
