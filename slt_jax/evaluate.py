@@ -55,7 +55,7 @@ def evaluate(workdir, split: str = "test", data_dir=None, method: str = "greedy"
     hypotheses = translate(run, examples, method, beam, length_penalty)
     references = [ex.reference for ex in examples]
     scores = translation_metrics(references, hypotheses)
-    scores |= {"split": split, "decode": method, "config": run.config.name}
+    scores |= {"split": split, "decode": method, "config": run.config.name, "epoch": run.epoch}
     if method == "beam":
         scores |= {"beam": beam, "length_penalty": length_penalty}
     name = split if method == "greedy" else f"{split}_{method}"  # greedy scores feed sweeps and reports

@@ -26,6 +26,7 @@ import numpy as np
 from slt_jax.config import get_config
 from slt_jax.layout import write_json, write_text
 from slt_jax.sweep import mean_std, seed_dirs, sweep
+from slt_jax.train import lower_is_better, scored_current_params
 
 CONFIGS = ("gloss16", "gloss32", "gloss64", "text16")
 # Dropout masks from a keyed hash instead of threefry bits: the same Bernoulli(0.8) keep rate at a
@@ -124,8 +125,6 @@ def training_status(configs, runs_dir: Path, seeds: int, cap: int | None) -> dic
     """Per config and seed: epochs trained (to its early stop; the vmapped loop runs on until
     every seed has stopped), the epoch of the kept parameters (best `train.best_metric`) and
     whether the epoch cap, not early stopping, ended its training."""
-    from slt_jax.train import lower_is_better
-
     status = {}
     for config in configs:
         metric = config.train.best_metric
@@ -176,7 +175,7 @@ def _analyze_all(configs, runs_dir: Path, out: Path, seeds: int, progress: bool)
         for k, run in enumerate(seed_dirs(runs_dir, config.name, seeds)):
             target = out / "analysis" / config.name / f"seed_{k}"
             cached = target / "analysis.json"
-            if cached.exists() and cached.stat().st_mtime >= (run / "metrics.jsonl").stat().st_mtime:
+            if scored_current_params(cached, run):
                 analyses[config.name].append(json.loads(cached.read_text()))
             else:
                 analyses[config.name].append(analyze(run, "test", target, progress=progress))

@@ -19,7 +19,7 @@ import numpy as np
 from slt_jax.config import Config
 from slt_jax.evaluate import evaluate
 from slt_jax.layout import write_text
-from slt_jax.train import fit
+from slt_jax.train import fit, scored_current_params
 
 # Table 1 of the paper: word error rate on GSL's signer-independent test split.
 PAPER_WER = {"gloss16": 0.09, "gloss32": 0.06, "gloss64": 0.08, "text16": 0.10}
@@ -41,7 +41,7 @@ def sweep_config(config: Config, data_dir, workdir, seeds: int, split: str = "te
     scores = []
     for run in runs:
         cached = run / f"eval_{split}.json"
-        fresh = cached.exists() and cached.stat().st_mtime >= (run / "metrics.jsonl").stat().st_mtime
+        fresh = scored_current_params(cached, run)
         scores.append(json.loads(cached.read_text()) if fresh else evaluate(run, split, progress=progress))
     return scores
 

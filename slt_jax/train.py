@@ -48,6 +48,7 @@ class Run(NamedTuple):
     vocab: data.Vocab
     params: Any
     workdir: Path
+    epoch: int  # the epoch the parameters come from
 
     @property
     def model(self) -> Transformer:
@@ -239,12 +240,12 @@ class Checkpoints:
             loop=ocp.args.JsonRestore()))
         return serialization.from_state_dict(template, restored["state"]), dict(restored["loop"])
 
-    def restore_params(self, template) -> Any:
-        """The best parameters (the first epoch always saves some)."""
+    def restore_params(self, template) -> tuple[Any, int]:
+        """The best parameters (the first epoch always saves some) and their epoch."""
         epoch = self.best.latest_step()
         if epoch is None:
             raise LayoutError(f"{self.best.directory}: no checkpoint to load; train first")
-        return _restore(self.best, epoch, ocp.args.Composite(params=ocp.args.StandardRestore(template)))["params"]
+        return _restore(self.best, epoch, ocp.args.Composite(params=ocp.args.StandardRestore(template)))["params"], epoch
 
     def close(self) -> None:
         self.latest.close()
@@ -430,7 +431,22 @@ def load_run(workdir) -> Run:
     template = init_params(config, jax.random.key(0))
     checkpoints = Checkpoints(workdir / "checkpoints")
     try:
-        params = checkpoints.restore_params(template)
+        params, epoch = checkpoints.restore_params(template)
     finally:
         checkpoints.close()
-    return Run(config, vocab, params, workdir)
+    return Run(config, vocab, params, workdir, epoch)
+
+
+def best_epoch(workdir) -> int | None:
+    """The epoch of a run's kept parameters, read off the checkpoint folder without loading it."""
+    best = Path(workdir) / "checkpoints" / "best"
+    epochs = [int(p.name) for p in best.iterdir() if p.name.isdigit()] if best.is_dir() else []
+    return max(epochs, default=None)
+
+
+def scored_current_params(result_file: Path, workdir) -> bool:
+    """Whether a results file (eval_*.json, analysis.json) was computed from the run's current
+    best parameters: they carry the epoch of the parameters they scored."""
+    if not result_file.exists():
+        return False
+    return json.loads(result_file.read_text()).get("epoch") == best_epoch(workdir)

@@ -32,6 +32,7 @@ paper; "all" = every sample of the split):
                                           self_minus_cross_later over the correct samples
   encoder_within_sign                     alignment.encoder_within_sign over all samples with spans
   sample                                  the sample of Figures 2a/2b
+  epoch                                   the training epoch of the analysed parameters
 The span-based keys (alignment_accuracy, boundary_*) are null without gloss_spans.
 """
 
@@ -196,8 +197,8 @@ def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None
     results["sample"] = {k: main[k] for k in ("id", "reference", "hypothesis", "correct")}
     results["figures"] = _draw(merged, main, [v for v in shown.values() if v is not main][:3], results, out,
                                config, fractions)
-    results |= {"run": str(workdir), "split": split, "config": config.name, "target": config.data.target,
-                "mode": "paper"}
+    results |= {"run": str(workdir), "epoch": run.epoch, "split": split, "config": config.name,
+                "target": config.data.target, "mode": "paper"}
     write_json(out / "analysis.json", results)
     return results
 
