@@ -26,7 +26,7 @@ import numpy as np
 from slt_jax.config import get_config
 from slt_jax.layout import write_json, write_text
 from slt_jax.sweep import mean_std, seed_dirs, sweep
-from slt_jax.train import lower_is_better, scored_current_params
+from slt_jax.train import cached_results, lower_is_better
 
 CONFIGS = ("gloss16", "gloss32", "gloss64", "text16")
 # Dropout masks from a keyed hash instead of threefry bits: the same Bernoulli(0.8) keep rate at a
@@ -169,17 +169,12 @@ def _timing_lines(summary: dict) -> list[str]:
 def _analyze_all(configs, runs_dir: Path, out: Path, seeds: int, progress: bool) -> dict[str, list[dict]]:
     from slt_jax.analysis.report import analyze
 
-    analyses = {}
-    for config in configs:
-        analyses[config.name] = []
-        for k, run in enumerate(seed_dirs(runs_dir, config.name, seeds)):
-            target = out / "analysis" / config.name / f"seed_{k}"
-            cached = target / "analysis.json"
-            if scored_current_params(cached, run):
-                analyses[config.name].append(json.loads(cached.read_text()))
-            else:
-                analyses[config.name].append(analyze(run, "test", target, progress=progress))
-    return analyses
+    def analysis(config_name: str, k: int, run: Path) -> dict:
+        target = out / "analysis" / config_name / f"seed_{k}"
+        return cached_results(target / "analysis.json", run) or analyze(run, "test", target, progress=progress)
+
+    return {config.name: [analysis(config.name, k, run) for k, run in enumerate(seed_dirs(runs_dir, config.name, seeds))]
+            for config in configs}
 
 
 def median_seed(scores: list[dict]) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ import numpy as np
 from slt_jax.config import Config
 from slt_jax.evaluate import evaluate
 from slt_jax.layout import write_text
-from slt_jax.train import fit, scored_current_params
+from slt_jax.train import cached_results, fit
 
 # Table 1 of the paper: word error rate on GSL's signer-independent test split.
 PAPER_WER = {"gloss16": 0.09, "gloss32": 0.06, "gloss64": 0.08, "text16": 0.10}
@@ -38,12 +37,8 @@ def sweep_config(config: Config, data_dir, workdir, seeds: int, split: str = "te
     """
     runs = seed_dirs(workdir, config.name, seeds)
     fit(config, data_dir, Path(workdir) / config.name, runs, progress)
-    scores = []
-    for run in runs:
-        cached = run / f"eval_{split}.json"
-        fresh = scored_current_params(cached, run)
-        scores.append(json.loads(cached.read_text()) if fresh else evaluate(run, split, progress=progress))
-    return scores
+    return [cached_results(run / f"eval_{split}.json", run) or evaluate(run, split, progress=progress)
+            for run in runs]
 
 
 def mean_std(values) -> tuple[float, float]:

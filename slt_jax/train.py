@@ -444,9 +444,10 @@ def best_epoch(workdir) -> int | None:
     return max(epochs, default=None)
 
 
-def scored_current_params(result_file: Path, workdir) -> bool:
-    """Whether a results file (eval_*.json, analysis.json) was computed from the run's current
-    best parameters: they carry the epoch of the parameters they scored."""
+def cached_results(result_file: Path, workdir) -> dict | None:
+    """A results file (eval_*.json, analysis.json) if it was computed from the run's current best
+    parameters (it carries the epoch of the parameters it scored), else None."""
     if not result_file.exists():
-        return False
-    return json.loads(result_file.read_text()).get("epoch") == best_epoch(workdir)
+        return None
+    results = json.loads(result_file.read_text())
+    return results if results.get("epoch") == best_epoch(workdir) else None

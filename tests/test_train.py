@@ -10,7 +10,7 @@ import pytest
 from slt_jax.cli import main
 from slt_jax.config import get_config
 from slt_jax.layout import LayoutError
-from slt_jax.train import best_epoch, load_run, scored_current_params, train
+from slt_jax.train import best_epoch, cached_results, load_run, train
 
 
 def leaves_equal(a, b):
@@ -60,10 +60,11 @@ def test_orbax_round_trip_restores_the_best_parameters(trained):
 def test_results_are_reused_only_for_the_parameters_they_scored(trained, tmp_path):
     assert main(["evaluate", "--workdir", str(trained), "--split", "val", "--quiet"]) == 0
     scores = trained / "eval_val.json"
-    assert json.loads(scores.read_text())["epoch"] == best_epoch(trained) and scored_current_params(scores, trained)
+    assert json.loads(scores.read_text())["epoch"] == best_epoch(trained)
+    assert cached_results(scores, trained) == json.loads(scores.read_text())
     older = tmp_path / "eval_val.json"  # as if the run had trained on and kept a later epoch since
     older.write_text(json.dumps(json.loads(scores.read_text()) | {"epoch": best_epoch(trained) - 1}))
-    assert not scored_current_params(older, trained) and not scored_current_params(tmp_path / "missing.json", trained)
+    assert cached_results(older, trained) is None and cached_results(tmp_path / "missing.json", trained) is None
 
 
 def test_resume_continues_to_the_same_result(corpus_dir, tmp_path):

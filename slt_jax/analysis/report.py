@@ -203,6 +203,13 @@ def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None
     return results
 
 
+def _by_length(m: dict, later, calls) -> dict:
+    """Correct samples made in `calls` decoding calls: their number, diagonality and later-step self - cross."""
+    in_group = m["correct"] & np.isin(m["length"], list(calls))
+    return {"n": int(in_group.sum()), "diagonality": _mean(m["greedy"]["diagonality"][in_group]),
+            "self_minus_cross_later": _mean(m["diff"][later & in_group[:, None]])}
+
+
 def _summarise(m: dict, examples, vocab: data.Vocab, fractions, tolerance: float) -> dict:
     references = [examples[i].reference for i in m["index"]]
     hypotheses = lambda tokens: [vocab.decode(t) for t in tokens]
@@ -221,10 +228,7 @@ def _summarise(m: dict, examples, vocab: data.Vocab, fractions, tolerance: float
         **_alignment_summary(m["greedy"], correct, m["boundaries_greedy"], has_spans, tolerance),
         "self_minus_cross_first": _mean(m["diff"][correct, 0]),
         "self_minus_cross_later": _mean(m["diff"][later]),
-        "by_length": {name: {"n": int((correct & np.isin(m["length"], calls)).sum()),
-                             "diagonality": _mean(m["greedy"]["diagonality"][correct & np.isin(m["length"], calls)]),
-                             "self_minus_cross_later": _mean(m["diff"][later & np.isin(m["length"], calls)[:, None]])}
-                      for name, calls in (("short", list(views.GROUPS_SHORT)), ("long", list(views.GROUPS_LONG)))},
+        "by_length": {"short": _by_length(m, later, views.GROUPS_SHORT), "long": _by_length(m, later, views.GROUPS_LONG)},
         "encoder_within_sign": _mean(m["encoder_within"]),
         "self_share_first": _mean(m["share"][correct, 0]),
         "self_share_later": _mean(m["share"][later]),
