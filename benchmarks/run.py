@@ -38,6 +38,7 @@ from slt_jax import data
 from slt_jax.analysis.record import extract_attention
 from slt_jax.config import Config, get_config
 from slt_jax.decode import beam_search, greedy_decode
+from slt_jax.hostmem import reuse_freed_memory
 from slt_jax.model import Transformer
 from slt_jax.train import TrainState, init_params, make_train_step, model_inputs, resolve, train_step_fn
 
@@ -347,6 +348,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--doc", type=Path, help="rewrite the generated section of this markdown file")
     args = parser.parse_args()
+    reuse_freed_memory()  # as `slt-jax` does, before the first JAX computation
     warnings.filterwarnings("ignore", message=".*nested tensors.*")  # the twin's eval fast path
     corpus = ensure_corpus(args.corpus, os.cpu_count() or 1) if args.corpus else None
     results = run_all(Shape(), args.repeats, corpus, args.profile)

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from slt_jax.config import get_config
+from slt_jax.hostmem import reuse_freed_memory
 from slt_jax.reproduce import CONFIGS
 from slt_jax.sweep import sweep
 
@@ -22,6 +23,7 @@ parser.add_argument("--configs", default=",".join(CONFIGS))
 parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                     help="config overrides for every config, e.g. train.max_epochs=300")
 args = parser.parse_args()
+reuse_freed_memory()  # as `slt-jax` does, before the first JAX computation
 
 sweep([get_config(name, args.set) for name in args.configs.split(",")], args.data, args.workdir, args.seeds)
 print((Path(args.workdir) / "table1.md").read_text())

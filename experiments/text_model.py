@@ -9,6 +9,7 @@ import argparse
 from slt_jax.analysis.report import analyze
 from slt_jax.config import get_config
 from slt_jax.evaluate import evaluate
+from slt_jax.hostmem import reuse_freed_memory
 from slt_jax.train import train
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -16,6 +17,7 @@ parser.add_argument("--data", required=True, help="corpus in the converted layou
 parser.add_argument("--workdir", required=True, help="the run's folder (rerun to resume)")
 parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="config overrides")
 args = parser.parse_args()
+reuse_freed_memory()  # as `slt-jax` does, before the first JAX computation
 
 train(get_config("text16", args.set), args.data, args.workdir)
 for method in ("greedy", "beam"):

@@ -1,15 +1,12 @@
 """slt-jax: interpretable sign language translation in JAX/Flax.
 
 Public names are imported lazily, so that jax-free modules (`slt_jax.layout`,
-`slt_jax.extract`) can be used where jax is not installed.
+`slt_jax.extract`) can be used where jax is not installed. Importing the package changes no
+process-wide setting; `reuse_freed_memory()` (`slt_jax.hostmem`) is an opt-in that the
+`slt-jax` command makes for itself.
 """
 
 import importlib
-
-from slt_jax.hostmem import reuse_freed_memory
-
-# Before JAX's CPU client starts its threads, so XLA's per-step scratch is reused, not faulted in.
-reuse_freed_memory()
 
 _EXPORTS = {
     "AttentionRecord": "slt_jax.analysis.record",
@@ -18,6 +15,7 @@ _EXPORTS = {
     "Transformer": "slt_jax.model",
     "extract_attention": "slt_jax.analysis.record",
     "load_run": "slt_jax.train",
+    "reuse_freed_memory": "slt_jax.hostmem",
     "run_with_cache": "slt_jax.analysis.record",
 }
 

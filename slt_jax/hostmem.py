@@ -6,6 +6,14 @@ a worker thread's arena with a fresh mmap and unmaps it on free, so each step pa
 it back in, zero-filled by the kernel: on the project's 2-core VM about a third of the CPU time
 of a step (`docs/benchmarks.md`). With one arena, no mmap and no trimming, a freed block stays in
 the heap and the next call reuses it.
+
+The setting is process-wide, so nothing applies it at import: the `slt-jax` command calls
+`reuse_freed_memory()` before it starts work, and so do the benchmarks and the experiment
+scripts. A program that uses the library directly opts in the same way, first thing:
+
+    import slt_jax
+
+    slt_jax.reuse_freed_memory()  # before the first JAX computation
 """
 
 from __future__ import annotations
@@ -21,9 +29,10 @@ _SETTINGS = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1)
 def reuse_freed_memory() -> bool:
     """Tunes glibc malloc to keep and reuse freed blocks (a no-op without glibc).
 
+    Process-wide and opt-in: `import slt_jax` does not call it; the `slt-jax` command does.
     Takes full effect only before threads first allocate, i.e. before JAX starts its CPU
-    client: `import slt_jax` calls it. The cost is that the process's resident memory stays at
-    its peak instead of shrinking after large temporaries are freed.
+    client (its first computation), so call it early. The cost is that the process's resident
+    memory stays at its peak instead of shrinking after large temporaries are freed.
 
     Returns:
       Whether glibc accepted every setting.

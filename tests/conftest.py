@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from slt_jax.hostmem import reuse_freed_memory
 from slt_jax.layout import LANDMARK_GROUPS, N_LANDMARKS, Sample, save_pose, write_annotations, write_metadata
+
+# The tests train in-process; opt in as `slt-jax` does, before any test starts JAX's CPU client.
+reuse_freed_memory()
 
 GLOSSES = ("HELLO", "I", "HELP", "POLICE", "WHERE", "HOUSE")
 FRAMES_PER_GLOSS = 9
