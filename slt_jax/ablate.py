@@ -26,6 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
+from slt_jax.cli_args import (SCORED_SPLITS, add_data, add_epochs, add_overrides, add_quiet, add_seeds,
+                              add_split, add_workdir)
 from slt_jax.config import PRESETS, Config, DataConfig
 from slt_jax.layout import write_text
 
@@ -162,17 +164,16 @@ def add_commands(subparsers) -> None:
         "for --seeds seeds as one vmapped program, score every seed, and write ablation.md / "
         "ablation.csv: WER, exact match and teacher-forced alignment scores, mean ± std over seeds. "
         f"Options, joined by '+' within a variant: {', '.join(VARIANT_OPTIONS)}.")
-    p.add_argument("--data", required=True, help="corpus folder")
+    add_data(p)
     p.add_argument("--base", default="gloss16", choices=sorted(PRESETS), help="base preset (default: %(default)s)")
     p.add_argument("--variants", default="raw,body,body+hands,body+hands+velocity",
                    help="comma-separated variants (default: %(default)s)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per variant (default: %(default)s)")
-    p.add_argument("--workdir", required=True, help="where the runs and the table go")
-    p.add_argument("--split", default="test", choices=("val", "test"), help="split to score (default: %(default)s)")
-    p.add_argument("--epochs", type=int, help="maximum number of epochs (default: the preset's)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                   help="override a field of the base config; the variant decides the feature fields")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_seeds(p, default=3, per="variant")
+    add_workdir(p, help="where the runs and the table go")
+    add_split(p, "score", SCORED_SPLITS)
+    add_epochs(p)
+    add_overrides(p, help="override a field of the base config; the variant decides the feature fields")
+    add_quiet(p)
     p.set_defaults(run=_ablate)
 
 

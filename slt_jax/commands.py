@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from slt_jax.cli_args import (SCORED_SPLITS, add_configs, add_data, add_epochs, add_overrides, add_quiet,
+                              add_seed, add_seeds, add_split, add_workdir)
 from slt_jax.config import PRESETS
 
 
@@ -13,16 +15,15 @@ def add_commands(subparsers) -> None:
         "train", help="train a model on a corpus in the converted layout",
         description="Train a SignAttention Transformer. Resumes from the workdir's latest "
         "checkpoint when run again with the same settings.")
-    p.add_argument("--data", required=True, help="corpus folder (annotations.csv, metadata.json, poses/)")
+    add_data(p, help="corpus folder (annotations.csv, metadata.json, poses/)")
     p.add_argument("--config", default="gloss16", choices=sorted(PRESETS),
                    help="preset: the authors' gloss16/32/64 and text16, or tiny for smoke runs "
                    "(default: %(default)s)")
-    p.add_argument("--workdir", required=True, help="where config, vocabulary, checkpoints and metrics go")
-    p.add_argument("--epochs", type=int, help="maximum number of epochs (default: the preset's)")
-    p.add_argument("--seed", type=int, help="random seed (default: the preset's)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                   help="override a config field, e.g. --set model.d_model=32 --set train.patience=10")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_workdir(p, help="where config, vocabulary, checkpoints and metrics go")
+    add_epochs(p)
+    add_seed(p, default=None, help="random seed (default: the preset's)")
+    add_overrides(p)
+    add_quiet(p)
     p.set_defaults(run=_train)
 
     p = subparsers.add_parser(
@@ -30,16 +31,15 @@ def add_commands(subparsers) -> None:
         description="Translate a split with the run's best parameters; print the metrics and write "
         "<workdir>/eval_<split>.json and <workdir>/translations_<split>.csv (with a _beam suffix for beam "
         "search).")
-    p.add_argument("--workdir", required=True, help="a workdir written by `slt-jax train`")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"),
-                   help="split to translate (default: %(default)s)")
-    p.add_argument("--data", help="corpus folder (default: the one the run was trained on)")
+    add_workdir(p)
+    add_split(p, "translate")
+    add_data(p, required=False)
     p.add_argument("--decode", default="greedy", choices=("greedy", "beam"),
                    help="decoding method (default: %(default)s)")
     p.add_argument("--beam", type=int, default=32, help="beam width (default: %(default)s, the authors')")
     p.add_argument("--length-penalty", type=float, default=0.0,
                    help="beam: rank finished hypotheses by score / length**penalty (default: %(default)s, the authors')")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet(p)
     p.set_defaults(run=_evaluate)
 
     p = subparsers.add_parser(
@@ -48,16 +48,14 @@ def add_commands(subparsers) -> None:
         "seeds (each seed stops early and keeps its best parameters on its own), evaluate every "
         "seed, and write table1.md / table1.csv (mean ± std over seeds, the paper's WER beside). "
         "Seed k of config C is a normal run in WORKDIR/C/seed_k.")
-    p.add_argument("--data", required=True, help="corpus folder")
-    p.add_argument("--configs", default="gloss16,gloss32,gloss64,text16",
-                   help="comma-separated presets (default: %(default)s)")
-    p.add_argument("--seeds", type=int, default=4, help="seeds per config (default: %(default)s)")
-    p.add_argument("--workdir", required=True, help="where the runs and the table go")
-    p.add_argument("--split", default="test", choices=("val", "test"), help="split to score (default: %(default)s)")
-    p.add_argument("--epochs", type=int, help="maximum number of epochs (default: the preset's)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                   help="override a field of every config")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_data(p)
+    add_configs(p)
+    add_seeds(p, default=4)
+    add_workdir(p, help="where the runs and the table go")
+    add_split(p, "score", SCORED_SPLITS)
+    add_epochs(p)
+    add_overrides(p, help="override a field of every config")
+    add_quiet(p)
     p.set_defaults(run=_sweep)
 
     p = subparsers.add_parser(
@@ -69,14 +67,12 @@ def add_commands(subparsers) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--corpus", default="small",
                    help="synthetic preset tiny|small|gsl, or a corpus folder (default: %(default)s)")
-    p.add_argument("--seeds", type=int, default=2, help="seeds per config (default: %(default)s)")
-    p.add_argument("--configs", default="gloss16,gloss32,gloss64,text16",
-                   help="comma-separated presets (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=50,
-                   help="cap on training epochs, 0 for early stopping alone (default: %(default)s, "
-                   "which keeps the default run near 15 minutes on 2 CPU cores)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the corpus and first model (default: %(default)s)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_seeds(p, default=2)
+    add_configs(p)
+    add_epochs(p, default=50, help="cap on training epochs, 0 for early stopping alone (default: %(default)s, "
+               "which keeps the default run near 15 minutes on 2 CPU cores)")
+    add_seed(p, help="seed of the corpus and first model (default: %(default)s)")
+    add_quiet(p)
     p.set_defaults(run=_reproduce)
 
 

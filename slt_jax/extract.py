@@ -37,6 +37,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
+from slt_jax.cli_args import add_quiet, add_workers
 from slt_jax.layout import LANDMARK_GROUPS, N_LANDMARKS, LayoutError, load_pose, pose_path, save_pose, write_json
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -420,12 +421,11 @@ def add_commands(subparsers) -> None:
     p.add_argument("--videos", required=True, metavar="DIR_OR_GLOB",
                    help="a folder (searched recursively), a file, or a quoted glob such as 'clips/*.mp4'")
     p.add_argument("--out", required=True, help="output folder (poses/ and manifest.json)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="parallel processes (default: the number of CPUs, %(default)s)")
+    add_workers(p)
     p.add_argument("--model", metavar="FILE.task",
                    help="a HolisticLandmarker .task bundle, for mediapipe releases without bundled "
                    "Holistic models (default: mediapipe 0.10.21's bundled models)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p, "bar")
     p.set_defaults(run=_run)
 
 

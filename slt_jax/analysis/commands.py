@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from slt_jax.cli_args import add_data, add_quiet, add_seed, add_split, add_workdir
+
 
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser(
@@ -11,18 +13,17 @@ def add_commands(subparsers) -> None:
         description="Translate a split greedily while recording attention, then write the paper's "
         "figures (2a, 2b, 3a/3b, 4, 5, 6; 7a-d for a text model), the alignment and deletion figures "
         "and analysis.json (keys documented in slt_jax/analysis/report.py and docs/interpretability.md).")
-    p.add_argument("--workdir", required=True, help="a workdir written by `slt-jax train`")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"),
-                   help="split to analyse (default: %(default)s)")
+    add_workdir(p)
+    add_split(p, "analyse")
     p.add_argument("--out", help="output folder (default: <workdir>/analysis_<split>)")
     p.add_argument("--sample", help="sample id for Figures 2a/2b (default: a correct 3-gloss one if any)")
-    p.add_argument("--data", help="corpus folder (default: the one the run was trained on)")
+    add_data(p, required=False)
     p.add_argument("--fractions", default="0.05,0.1,0.2,0.3,0.5",
                    help="shares of real frames to delete in the faithfulness tests (default: %(default)s)")
     p.add_argument("--tolerance", type=float, default=2.0,
                    help="sign-boundary F1 tolerance in sampled frames (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random deletions (default: %(default)s)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_seed(p, help="seed of the random deletions (default: %(default)s)")
+    add_quiet(p)
     p.set_defaults(run=_analyze)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from slt_jax.cli_args import add_quiet
 from slt_jax.prepare.corpus import REPORT
 
 
@@ -27,7 +28,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--protocol", default="si", choices=("si", "sd"),
                    help="si: signer-independent gsl_split_SI_*.csv (the paper's); "
                    "sd: signer-dependent GSL_SD_*.csv (default: %(default)s)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p, "bar")
     p.set_defaults(run=_gsl)
 
     p = sources.add_parser(
@@ -42,7 +43,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="corpus folder to create")
     p.add_argument("--allow-partial", action="store_true",
                    help="accept reduced Holistic layouts (e.g. 178 points); their missing points become NaN")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p, "bar")
     p.set_defaults(run=_pose)
 
 

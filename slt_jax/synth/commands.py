@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from slt_jax.cli_args import add_data, add_quiet, add_seed, add_workers
 from slt_jax.synth.presets import PRESETS
 
 
@@ -19,10 +18,9 @@ def add_commands(subparsers) -> None:
                    help="gsl: GSL's size and shape (10,290 samples); small: the same shape in 1,050 "
                    "samples, for quick training; tiny: a few dozen short samples, for tests "
                    "(default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="processes generating poses (default: the number of CPUs, %(default)s)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_seed(p)
+    add_workers(p, "processes generating poses")
+    add_quiet(p, "bar")
     p.set_defaults(run=_synth)
 
     p = subparsers.add_parser(
@@ -30,7 +28,7 @@ def add_commands(subparsers) -> None:
         description="Draw one sample of a corpus in the converted layout: body, hands and face "
         "outline, with the gloss being signed as caption where the corpus has gloss_spans. A "
         "hand the tracker lost is a cross at the wrist.")
-    p.add_argument("--data", required=True, metavar="DIR", help="corpus folder")
+    add_data(p, metavar="DIR")
     p.add_argument("--id", required=True, help="sample id (a row of annotations.csv)")
     p.add_argument("--out", required=True, metavar="FILE",
                    help="FILE.gif (animation) or FILE.png (strip of frames)")

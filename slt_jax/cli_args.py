@@ -1,0 +1,71 @@
+"""Options that several `slt-jax` commands share, one adder each.
+
+Every adder fixes an option's name, type, destination and default, so that `--set` or `--split`
+parses the same way in every command; the help text is a parameter where commands word it for
+their own case. Standard library only, so the command modules stay light to import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+ALL_SPLITS = ("train", "val", "test")
+SCORED_SPLITS = ("val", "test")  # the splits a sweep or an ablation scores
+PAPER_CONFIGS = "gloss16,gloss32,gloss64,text16"
+
+
+def add_data(p: argparse.ArgumentParser, help: str | None = None, required: bool = True, **kwargs) -> None:
+    """`--data`: a corpus in the converted layout; optional where a trained run knows its own."""
+    if help is None:
+        help = "corpus folder" if required else "corpus folder (default: the one the run was trained on)"
+    p.add_argument("--data", required=required, help=help, **kwargs)
+
+
+def add_workdir(p: argparse.ArgumentParser, help: str = "a workdir written by `slt-jax train`") -> None:
+    """`--workdir` (required): a run's folder, or where a sweep's runs go."""
+    p.add_argument("--workdir", required=True, help=help)
+
+
+def add_split(p: argparse.ArgumentParser, verb: str, choices: tuple[str, ...] = ALL_SPLITS) -> None:
+    """`--split`, default test: the split to `verb` (translate, score, analyse)."""
+    p.add_argument("--split", default="test", choices=choices, help=f"split to {verb} (default: %(default)s)")
+
+
+def add_configs(p: argparse.ArgumentParser) -> None:
+    """`--configs`: comma-separated presets, the paper's four by default."""
+    p.add_argument("--configs", default=PAPER_CONFIGS, help="comma-separated presets (default: %(default)s)")
+
+
+def add_seeds(p: argparse.ArgumentParser, default: int, per: str = "config") -> None:
+    """`--seeds`: how many seeds per config (or per variant) to train."""
+    p.add_argument("--seeds", type=int, default=default, help=f"seeds per {per} (default: %(default)s)")
+
+
+def add_seed(p: argparse.ArgumentParser, default: int | None = 0,
+             help: str = "random seed (default: %(default)s)") -> None:
+    """`--seed`: one random seed (None: leave the config's)."""
+    p.add_argument("--seed", type=int, default=default, help=help)
+
+
+def add_epochs(p: argparse.ArgumentParser, default: int | None = None,
+               help: str = "maximum number of epochs (default: the preset's)") -> None:
+    """`--epochs`: a cap on training epochs (None: the config's `train.max_epochs`)."""
+    p.add_argument("--epochs", type=int, default=default, help=help)
+
+
+def add_overrides(p: argparse.ArgumentParser,
+                  help: str = "override a config field, e.g. --set model.d_model=32 --set train.patience=10") -> None:
+    """`--set SECTION.FIELD=VALUE`, repeatable, into `args.overrides` (for `config.get_config`)."""
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE", help=help)
+
+
+def add_workers(p: argparse.ArgumentParser, what: str = "parallel processes") -> None:
+    """`--workers`: processes in a pool, one per CPU by default."""
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help=f"{what} (default: the number of CPUs, %(default)s)")
+
+
+def add_quiet(p: argparse.ArgumentParser, bars: str = "bars") -> None:
+    """`--quiet`: no progress bars (`bars="bar"` where a command shows only one)."""
+    p.add_argument("--quiet", action="store_true", help=f"no progress {bars}")
