@@ -78,6 +78,28 @@ def init_params(config: Config, rng: jax.Array):
     return model.init(rng, frames, frames[..., 0] == 0, tokens)["params"]
 
 
+def learning_rate_schedule(tc) -> optax.Schedule:
+    """The learning rate per update: linear warm-up to `tc.learning_rate`, then `tc.schedule`."""
+    peak, warmup = tc.learning_rate, tc.warmup_steps
+    if tc.schedule == "constant":
+        after = optax.constant_schedule(peak)
+    elif tc.schedule == "cosine":
+        after = optax.cosine_decay_schedule(peak, max(tc.decay_steps - warmup, 1), tc.final_lr_fraction)
+    elif tc.schedule == "rsqrt":
+        after = lambda step: peak * jnp.sqrt(max(warmup, 1) / (jnp.maximum(step, 0) + max(warmup, 1)))
+    else:
+        raise ValueError(f"train.schedule={tc.schedule!r}: choose constant, cosine or rsqrt")
+    if not warmup:
+        return after
+    return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), after], [warmup])
+
+
+def make_optimizer(tc) -> optax.GradientTransformation:
+    """Adam on the configured schedule, after global-norm clipping when `tc.clip_norm` is set."""
+    adam = optax.adam(learning_rate_schedule(tc))
+    return optax.chain(optax.clip_by_global_norm(tc.clip_norm), adam) if tc.clip_norm else adam
+
+
 def token_losses(logits_BxLxV, target_BxL, sample_mask_B):
     """Summed cross-entropy, token count and correct argmax count over non-PAD targets."""
     weights = (target_BxL != PAD) & sample_mask_B[:, None]
@@ -312,6 +334,13 @@ def first_non_finite_step(losses, last_step: int) -> int:
     return last_step - len(losses) + 1 + int(np.argmin(finite))
 
 
+def _scatter(values: np.ndarray, live: np.ndarray, n: int) -> np.ndarray:
+    """Per-live-seed values placed in an array over all n seeds (NaN for the stopped ones)."""
+    full = np.full(n, np.nan)
+    full[live] = values
+    return full
+
+
 def _seed_state(config: Config, optimizer, seed: int) -> tuple[TrainState, jax.Array]:
     init_rng, dropout_root = jax.random.split(jax.random.key(seed))
     params = init_params(config, init_rng)
@@ -350,7 +379,7 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
     for run_dir, run_config in [(workdir, config), *runs]:
         _write_run(run_dir, run_config, vocab, data_dir)
 
-    model, optimizer = Transformer(config.model), optax.adam(tc.learning_rate)
+    model, optimizer = Transformer(config.model), make_optimizer(tc)
     stack = lambda *xs: jax.tree.map(lambda *leaves: jnp.stack(leaves), *xs)
     state, dropout_roots = stack(*(_seed_state(config, optimizer, seed) for seed in seeds))
     epoch, stopping = 0, Stopping.start(len(seeds))
@@ -373,35 +402,42 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
     while epoch < tc.max_epochs and not stopping.stopped.all():
         epoch += 1
         start = time.perf_counter()
+        # Only the seeds still training are stepped (a new live count compiles the steps once
+        # more); a stopped seed's state stays as it was when it stopped.
+        live = np.flatnonzero(~stopping.stopped)
+        live_state, live_roots = jax.tree.map(lambda x: x[live], (state, dropout_roots))
         rng = np.random.default_rng([tc.seed, epoch])
         sums = []
         for batch in data.make_batches(train_examples, config.data, tc.batch_size, rng):
-            state, step_sums = train_step(state, model_inputs(batch, sharding), dropout_roots)
+            live_state, step_sums = train_step(live_state, model_inputs(batch, sharding), live_roots)
             sums.append(step_sums)
         record = summarise(sums, "train")
         if not np.all(np.isfinite(record["train_loss"])):
-            step = first_non_finite_step([s["loss_sum"] for s in sums], int(state.step[0]))
+            step = first_non_finite_step([s["loss_sum"] for s in sums], int(live_state.step[0]))
             kept = f"checkpoints/latest keeps epoch {epoch - 1}" if epoch > 1 else "no epoch had finished to keep"
             raise FloatingPointError(f"{workdir}: non-finite training loss at step {step} (epoch {epoch}); "
                                      f"stopped, {kept}")
         val_batches = data.make_batches(val_examples, config.data, tc.batch_size)
-        record |= summarise([eval_step(state.params, model_inputs(b, sharding)) for b in val_batches], "val")
+        record |= summarise([eval_step(live_state.params, model_inputs(b, sharding)) for b in val_batches], "val")
+        state = jax.tree.map(lambda full, part: full.at[live].set(part), state, live_state)
+        record = {name: _scatter(values, live, len(seeds)) for name, values in record.items()}
         seconds = time.perf_counter() - start
 
         improved = stopping.update(epoch, record, tc)
         for k in np.flatnonzero(improved):
             best_checkpoints[k].save_best(epoch, jax.tree.map(lambda x: x[k], state.params))
-        for k, run_dir in enumerate(run_dirs):
+        for k in live:
             records[k] = {"epoch": epoch, "step": int(state.step[k]),
                           **{name: float(values[k]) for name, values in record.items()},
-                          "seconds": seconds, "samples_per_s": len(seeds) * len(train_examples) / seconds,
+                          "seconds": seconds, "samples_per_s": len(live) * len(train_examples) / seconds,
                           "stopped_early": bool(stopping.stopped[k])}
-            with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            with open(run_dirs[k] / "metrics.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(records[k]) + "\n")
         checkpoints.save_latest(epoch, state, {"epoch": epoch, "stopping": stopping.to_json()})
         bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(record['train_loss']):.3f}", val_acc=f"{np.mean(record['val_accuracy']):.3f}",
-                        samples_s=f"{records[0]['samples_per_s']:.0f}")
+        bar.set_postfix(loss=f"{np.nanmean(record['train_loss']):.3f}",
+                        val_acc=f"{np.nanmean(record['val_accuracy']):.3f}",
+                        samples_s=f"{records[live[0]]['samples_per_s']:.0f}", live=len(live))
     bar.close()
     for c in [checkpoints, *best_checkpoints]:
         c.close()

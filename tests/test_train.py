@@ -4,13 +4,16 @@ import csv
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from slt_jax.cli import main
 from slt_jax.config import get_config
 from slt_jax.layout import LayoutError
-from slt_jax.train import best_epoch, cached_results, load_run, train
+from slt_jax.config import recipe_name
+from slt_jax.train import (Checkpoints, _seed_state, best_epoch, cached_results, fit, learning_rate_schedule, load_run,
+                           make_optimizer, train)
 
 
 def leaves_equal(a, b):
@@ -89,3 +92,52 @@ def test_help_lists_the_commands(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert "train" in out and "evaluate" in out
+
+
+def test_schedules_warm_up_then_follow_their_shape():
+    def rates(*overrides):
+        schedule = learning_rate_schedule(get_config("gloss16", list(overrides)).train)
+        return np.array([float(schedule(s)) for s in (0, 50, 100, 200, 400, 10_000)])
+
+    np.testing.assert_allclose(rates(), 1e-3)  # the authors' constant rate
+    warm = ("train.learning_rate=2e-3", "train.warmup_steps=100")
+    np.testing.assert_allclose(rates(*warm, "train.schedule=rsqrt"),
+                               [0, 1e-3, 2e-3, 2e-3 * np.sqrt(100 / 200), 1e-3, 2e-3 * np.sqrt(100 / 10_000)],
+                               rtol=1e-6)
+    cosine = rates(*warm, "train.schedule=cosine", "train.decay_steps=400", "train.final_lr_fraction=0.1")
+    np.testing.assert_allclose(cosine[[0, 2, 4, 5]], [0, 2e-3, 2e-4, 2e-4], rtol=1e-6)
+    assert 2e-4 < cosine[3] < 2e-3
+    with pytest.raises(ValueError, match="train.schedule='step'"):
+        learning_rate_schedule(get_config("gloss16", ["train.schedule=step"]).train)
+
+
+def test_recipes_are_named_train_fields():
+    authors, fast = get_config("gloss16"), get_config("gloss16", recipe="fast")
+    assert recipe_name(authors.train) == "authors" and recipe_name(fast.train) == "fast"
+    assert fast.model == authors.model and fast.train.schedule == "rsqrt"
+    assert recipe_name(get_config("gloss16", ["train.patience=7"], recipe="fast").train) == "custom"
+    assert get_config("gloss16", recipe="authors") == authors
+    with pytest.raises(ValueError, match="unknown recipe"):
+        get_config("gloss16", recipe="slow")
+
+
+def test_a_stopped_seed_is_no_longer_updated(corpus_dir, tmp_path):
+    runs = [tmp_path / "seed_0", tmp_path / "seed_1"]
+    results = fit(get_config("tiny", ["train.patience=2", "train.max_epochs=15"]), corpus_dir, tmp_path, runs,
+                  progress=False)
+    epochs = [r["epoch"] for r in results]
+    first = int(np.argmin(epochs))
+    assert epochs[first] < epochs[1 - first] and all(r["stopped_early"] for r in results)
+    assert [len((run / "metrics.jsonl").read_text().splitlines()) for run in runs] == epochs
+    # The first seed to stop kept the parameters of its last epoch (its best), and the final
+    # state still holds them bit for bit after the other seed's extra epochs.
+    stopped = load_run(runs[first])
+    assert stopped.epoch == epochs[first]
+    template = jax.tree.map(lambda *xs: jnp.stack(xs), *[
+        _seed_state(stopped.config, make_optimizer(stopped.config.train), s)[0] for s in (0, 1)])
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    state, loop = checkpoints.restore_latest(template)
+    checkpoints.close()
+    assert loop["epoch"] == max(epochs) and list(np.asarray(state.step)) == [r["step"] for r in results]
+    assert results[0]["step"] * epochs[1] == results[1]["step"] * epochs[0]  # no step after stopping
+    assert leaves_equal(jax.tree.map(lambda x: x[first], state.params), stopped.params)
