@@ -10,101 +10,27 @@ A batch is a dict of numpy arrays (B = batch size, T = a bucket's frame count, L
   index         (B,)      int32    position of the sample in the split's example list
   gloss_spans   (B, L, 2) int32    [start, end) of each gloss in sampled-frame numbering, -1 if unknown
 
-Every batch of one bucket has the same shapes, so a run compiles once per bucket.
+Every batch of one bucket has the same shapes, so a run compiles once per bucket. Reading a
+split into `Example`s and fitting the vocabulary live in `slt_jax.examples` (their names are
+re-exported here); `load_examples` reads a split from the pose files or through the corpus's TFDS
+build (`slt_jax.tfds_builder`), as the config's `source` says.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, Sequence
 
 import numpy as np
 
-from slt_jax import features
-from slt_jax.config import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, DataConfig
-from slt_jax.layout import LayoutError, Sample, load_pose, read_annotations, write_json
+from slt_jax import tfds_builder
+from slt_jax.config import BOS, EOS, PAD, UNK, DataConfig
+# Re-exported too: `data.Vocab`, `data.fit_vocab`, `data.select_features` stay the public names.
+from slt_jax.examples import Example, Vocab, fit_vocab, read_examples, select_features, target_sentence  # noqa: F401
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class Vocab:
-    """Whitespace tokens; ids 0-3 are <pad>, <unk>, <bos>, <eos>."""
-
-    tokens: tuple[str, ...]
-
-    def __post_init__(self):
-        if self.tokens[: len(SPECIAL_TOKENS)] != SPECIAL_TOKENS:
-            raise ValueError(f"a vocabulary starts with {SPECIAL_TOKENS}")
-        object.__setattr__(self, "_ids", {t: i for i, t in enumerate(self.tokens)})
-
-    @classmethod
-    def fit(cls, sentences: Sequence[str]) -> "Vocab":
-        """Most frequent first, ties alphabetical, so the ids do not depend on row order."""
-        counts = Counter(t for s in sentences for t in s.split())
-        ranked = sorted(counts, key=lambda t: (-counts[t], t))
-        return cls(SPECIAL_TOKENS + tuple(ranked))
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def encode(self, sentence: str) -> list[int]:
-        return [self._ids.get(t, UNK) for t in sentence.split()]
-
-    def decode(self, ids: Sequence[int]) -> str:
-        """Tokens up to the first <eos>, without <pad>/<bos>."""
-        words = []
-        for i in ids:
-            if i == EOS:
-                break
-            if i not in (PAD, BOS):
-                words.append(self.tokens[i])
-        return " ".join(words)
-
-    def save(self, path: str | os.PathLike) -> None:
-        write_json(path, list(self.tokens))
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "Vocab":
-        with open(path, encoding="utf-8") as f:
-            return cls(tuple(json.load(f)))
-
-
-@dataclasses.dataclass(frozen=True)
-class Example:
-    """One sample at the original frame rate, ready to be sampled and batched."""
-
-    id: str
-    frames: np.ndarray  # (frames, F) float32
-    tokens: np.ndarray  # (n,) int32, no <bos>/<eos>
-    reference: str
-    gloss_spans: np.ndarray | None  # (glosses, 2) int32, original frame numbering
-
-
-def select_features(pose: np.ndarray, config: DataConfig) -> np.ndarray:
-    """(frames, people, 543, dims) -> (frames, F): first person, chosen groups and axes, NaN -> 0,
-    with the config's feature options (`slt_jax.features`; none by default, as the authors)."""
-    axes = 3 if config.use_3d else 2
-    if pose.shape[-1] < axes:
-        raise ValueError(f"pose has {pose.shape[-1]} coordinates, config needs {axes}")
-    return features.frame_features(pose[:, 0, :, :axes], config)
-
-
-def target_sentence(sample: Sample, config: DataConfig) -> str:
-    return sample.gloss if config.target == "gloss" else sample.text
-
-
-def fit_vocab(root: str | os.PathLike, config: DataConfig) -> Vocab:
-    """The target vocabulary of the train split."""
-    samples = [s for s in read_annotations(root) if s.split == "train"]
-    if not samples:
-        raise LayoutError(f"{os.path.join(root, 'annotations.csv')}: no train samples to fit a vocabulary on")
-    return Vocab.fit([target_sentence(s, config) for s in samples])
 
 
 def load_examples(root: str | os.PathLike, split: str, config: DataConfig, vocab: Vocab,
@@ -115,34 +41,12 @@ def load_examples(root: str | os.PathLike, split: str, config: DataConfig, vocab
     Samples that batching will change (see `batching_changes`) are kept and logged as warnings.
     """
     if config.source == "tfds":
-        from slt_jax.tfds_builder import read_split
-
-        examples = read_split(root, split, config, vocab)
+        examples = tfds_builder.read_split(root, split, config, vocab)
     else:
-        examples = _read_pose_files(root, split, config, vocab, progress)
+        examples = read_examples(root, split, config, vocab, progress)
     for message in batching_changes(examples, config):
         log.warning("%s, split %s: %s", root, split, message)
     return examples
-
-
-def _read_pose_files(root, split: str, config: DataConfig, vocab: Vocab, progress: bool) -> list[Example]:
-    samples = [s for s in read_annotations(root) if s.split == split]
-    if not samples:
-        raise LayoutError(f"{os.path.join(root, 'annotations.csv')}: no samples in split {split!r}")
-
-    def load(sample: Sample) -> Example:
-        spans = None if sample.gloss_spans is None else np.asarray(sample.gloss_spans, np.int32)
-        tokens = np.asarray(vocab.encode(target_sentence(sample, config)), np.int32)
-        frames = select_features(load_pose(root, sample.id), config)
-        return Example(sample.id, frames, tokens, target_sentence(sample, config), spans)
-
-    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
-        loaded = pool.map(load, samples)
-        if progress:
-            from tqdm import tqdm
-
-            loaded = tqdm(loaded, total=len(samples), desc=f"load {split}", unit="sample", leave=False)
-        return list(loaded)
 
 
 def batching_changes(examples: Sequence[Example], config: DataConfig) -> list[str]:

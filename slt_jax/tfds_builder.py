@@ -32,8 +32,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
-from slt_jax import data
 from slt_jax.config import DataConfig
+from slt_jax.examples import Example, Vocab, fit_vocab, read_examples
 from slt_jax.features import feature_tag
 from slt_jax.layout import SPLITS, LayoutError, read_annotations
 
@@ -80,14 +80,13 @@ class SltJaxCorpus(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         config = self.builder_config.data
-        vocab = data.fit_vocab(self.corpus, config)
+        vocab = fit_vocab(self.corpus, config)
         self.info.metadata["vocab"] = list(vocab.tokens)
         present = {s.split for s in read_annotations(self.corpus)}
         return {split: self._generate_examples(split, vocab) for split in SPLITS if split in present}
 
-    def _generate_examples(self, split: str, vocab: data.Vocab):
-        from_files = dataclasses.replace(self.builder_config.data, source="files")
-        for ex in data.load_examples(self.corpus, split, from_files, vocab):
+    def _generate_examples(self, split: str, vocab: Vocab):
+        for ex in read_examples(self.corpus, split, self.builder_config.data, vocab):
             spans = np.zeros((0, 2), np.int32) if ex.gloss_spans is None else ex.gloss_spans
             yield ex.id, {"id": ex.id, "frames": ex.frames, "tokens": ex.tokens,
                           "reference": ex.reference, "gloss_spans": spans}
@@ -97,12 +96,12 @@ def _text(value) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def to_examples(records: Sequence[dict]) -> list[data.Example]:
-    """Records of a data source split -> the `data.Example`s that batching and training take."""
+def to_examples(records: Sequence[dict]) -> list[Example]:
+    """Records of a data source split -> the `Example`s that batching and training take."""
     examples = []
     for r in records:
         spans = np.asarray(r["gloss_spans"], np.int32)
-        examples.append(data.Example(
+        examples.append(Example(
             id=_text(r["id"]),
             frames=np.asarray(r["frames"], np.float32),
             tokens=np.asarray(r["tokens"], np.int32),
@@ -112,8 +111,8 @@ def to_examples(records: Sequence[dict]) -> list[data.Example]:
     return examples
 
 
-def read_split(corpus, split: str, config: DataConfig, vocab: data.Vocab) -> list[data.Example]:
-    """One split through TFDS (built under <corpus>/tfds on first use), as `data.Example`s.
+def read_split(corpus, split: str, config: DataConfig, vocab: Vocab) -> list[Example]:
+    """One split through TFDS (built under <corpus>/tfds on first use), as `Example`s.
 
     This is what `DataConfig(source="tfds")` makes training and evaluation read.
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import sys
 
 import numpy as np
@@ -67,6 +68,13 @@ def test_a_custom_config_and_the_default_data_dir(corpus):
     assert_same_examples(to_examples(builder.as_data_source()["val"]),
                          data.load_examples(corpus, "val", config.data, vocab))
     assert builder.as_data_source()["val"][0]["frames"].shape[1] == 21 * 3
+
+
+def test_the_builder_does_not_import_data_which_imports_it():
+    """No import cycle: `data` dispatches to the builder; both read through `slt_jax.examples`."""
+    code = "import sys, slt_jax.tfds_builder; print(sorted(m for m in sys.modules if m.startswith('slt_jax.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "'slt_jax.examples'" in out and "'slt_jax.data'" not in out
 
 
 def test_training_reads_through_tfds_like_from_files(corpus, tmp_path):
