@@ -135,16 +135,6 @@ PRESETS: dict[str, Config] = {
 }
 
 
-def _parse_value(text: str, current: Any) -> Any:
-    if isinstance(current, bool):
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"expected true/false, got {text!r}")
-        return text.lower() in ("true", "1")
-    if isinstance(current, tuple):
-        items = [t for t in text.split(",") if t]
-        return tuple(type(current[0])(t) if current else t for t in items)
-    if current is None or isinstance(current, str):
-        return text
 # Training recipes: the TrainConfig fields that say how a model is optimised. `--recipe` sets them
 # on a preset, then `--set` overrides apply.
 RECIPE_FIELDS = ("learning_rate", "schedule", "warmup_steps", "decay_steps", "final_lr_fraction",
@@ -172,6 +162,16 @@ def recipe_name(train: TrainConfig) -> str:
     return next((name for name, fields in RECIPES.items() if follows(fields)), "custom")
 
 
+def _parse_value(text: str, current: Any) -> Any:
+    if isinstance(current, bool):
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"expected true/false, got {text!r}")
+        return text.lower() in ("true", "1")
+    if isinstance(current, tuple):
+        items = [t for t in text.split(",") if t]
+        return tuple(type(current[0])(t) if current else t for t in items)
+    if current is None or isinstance(current, str):
+        return text
     return type(current)(text)
 
 
@@ -181,6 +181,7 @@ def get_config(name: str, overrides: list[str] = (), recipe: str | None = None) 
     Args:
       name: a key of PRESETS.
       overrides: e.g. ["model.d_model=32", "train.patience=5", "data.groups=body,left_hand"].
+      recipe: a key of RECIPES; None keeps the preset's own training fields.
     """
     if name not in PRESETS:
         raise ValueError(f"unknown config {name!r}; choose from {', '.join(PRESETS)}")
@@ -191,7 +192,6 @@ def get_config(name: str, overrides: list[str] = (), recipe: str | None = None) 
         if not sep or section not in ("data", "model", "train") or not field:
             raise ValueError(f"override {item!r} is not section.field=value (sections: data, model, train)")
         part = getattr(config, section)
-      recipe: a key of RECIPES; None keeps the preset's own training fields.
         if field not in {f.name for f in dataclasses.fields(part)}:
             raise ValueError(f"override {item!r}: {section} has no field {field!r}")
         value = _parse_value(text, getattr(part, field))
