@@ -2,13 +2,15 @@
 
 Every adder fixes an option's name, type, destination and default, so that `--set` or `--split`
 parses the same way in every command; the help text is a parameter where commands word it for
-their own case. Standard library only, so the command modules stay light to import.
+their own case. Standard library and slt_jax.config only, so the command modules stay light to import.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+
+from slt_jax.config import RECIPES
 
 ALL_SPLITS = ("train", "val", "test")
 SCORED_SPLITS = ("val", "test")  # the splits a sweep or an ablation scores
@@ -69,3 +71,11 @@ def add_workers(p: argparse.ArgumentParser, what: str = "parallel processes") ->
 def add_quiet(p: argparse.ArgumentParser, bars: str = "bars") -> None:
     """`--quiet`: no progress bars (`bars="bar"` where a command shows only one)."""
     p.add_argument("--quiet", action="store_true", help=f"no progress {bars}")
+
+
+def add_recipe(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    """`--recipe`: a named training recipe (config.RECIPES), applied before `--set` overrides."""
+    own = "the preset's own: the authors' for the paper presets" if default is None else "%(default)s"
+    p.add_argument("--recipe", default=default, choices=sorted(RECIPES),
+                   help="training recipe: authors (Adam 1e-3, constant, patience 30, as their code) or fast "
+                   f"(warm-up, inverse-square-root decay, clipping, patience 15; docs/recipes.md) (default: {own})")

@@ -6,8 +6,8 @@ import dataclasses
 import json
 
 from slt_jax.cli_args import (SCORED_SPLITS, add_configs, add_data, add_epochs, add_overrides, add_quiet,
-                              add_seed, add_seeds, add_split, add_workdir)
-from slt_jax.config import PRESETS
+                              add_recipe, add_seed, add_seeds, add_split, add_workdir)
+from slt_jax.config import PRESETS, REPRODUCE_RECIPE
 
 
 def add_commands(subparsers) -> None:
@@ -22,6 +22,7 @@ def add_commands(subparsers) -> None:
     add_workdir(p, help="where config, vocabulary, checkpoints and metrics go")
     add_epochs(p)
     add_seed(p, default=None, help="random seed (default: the preset's)")
+    add_recipe(p)
     add_overrides(p)
     add_quiet(p)
     p.set_defaults(run=_train)
@@ -54,6 +55,7 @@ def add_commands(subparsers) -> None:
     add_workdir(p, help="where the runs and the table go")
     add_split(p, "score", SCORED_SPLITS)
     add_epochs(p)
+    add_recipe(p)
     add_overrides(p, help="override a field of every config")
     add_quiet(p)
     p.set_defaults(run=_sweep)
@@ -69,9 +71,9 @@ def add_commands(subparsers) -> None:
                    help="synthetic preset tiny|small|gsl, or a corpus folder (default: %(default)s)")
     add_seeds(p, default=2)
     add_configs(p)
-    add_epochs(p, default=50, help="cap on training epochs, 0 for early stopping alone (default: %(default)s, "
-               "which keeps the default run near 15 minutes on 2 CPU cores)")
+    add_epochs(p, help="cap on training epochs (default: none, every run trains until early stopping)")
     add_seed(p, help="seed of the corpus and first model (default: %(default)s)")
+    add_recipe(p, default=REPRODUCE_RECIPE)
     add_quiet(p)
     p.set_defaults(run=_reproduce)
 
@@ -79,7 +81,7 @@ def add_commands(subparsers) -> None:
 def _config(name: str, args):
     from slt_jax.config import get_config
 
-    config = get_config(name, args.overrides)
+    config = get_config(name, args.overrides, args.recipe)
     seed = getattr(args, "seed", None)
     train_overrides = {k: v for k, v in (("max_epochs", args.epochs), ("seed", seed)) if v is not None}
     return config.replace(train=dataclasses.replace(config.train, **train_overrides))
@@ -115,6 +117,6 @@ def _reproduce(args) -> None:
     from slt_jax.reproduce import reproduce, render_markdown
 
     summary = reproduce(args.out, args.corpus, args.seeds, args.configs.split(","), args.epochs or None, args.seed,
-                        progress=not args.quiet)
+                        args.recipe, progress=not args.quiet)
     print(render_markdown(summary))
     print(f"report: {args.out}/index.html")

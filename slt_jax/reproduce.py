@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from slt_jax.config import get_config
+from slt_jax.config import REPRODUCE_RECIPE, get_config, recipe_name
 from slt_jax.layout import write_json, write_text
 from slt_jax.sweep import mean_std, seed_dirs, sweep
 from slt_jax.train import cached_results, lower_is_better
@@ -182,8 +182,8 @@ def median_seed(scores: list[dict]) -> int:
     return int(order[(len(order) - 1) // 2])
 
 
-def reproduce(out, corpus: str = "small", seeds: int = 2, configs=CONFIGS, epochs: int | None = 50,
-              seed: int = 0, progress: bool = True) -> dict:
+def reproduce(out, corpus: str = "small", seeds: int = 2, configs=CONFIGS, epochs: int | None = None,
+              seed: int = 0, recipe: str = REPRODUCE_RECIPE, progress: bool = True) -> dict:
     """Runs the whole reproduction into `out` and returns what the report shows.
 
     Args:
@@ -193,6 +193,7 @@ def reproduce(out, corpus: str = "small", seeds: int = 2, configs=CONFIGS, epoch
       configs: preset names.
       epochs: cap on training epochs (default: the presets' early stopping alone).
       seed: seed of the corpus and of the first training seed.
+      recipe: the training recipe (config.RECIPES).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -206,7 +207,7 @@ def reproduce(out, corpus: str = "small", seeds: int = 2, configs=CONFIGS, epoch
 
     corpus_dir = timed("corpus", ensure_corpus, corpus, out, seed, progress)
     overrides = [*OVERRIDES, f"train.seed={seed}"] + ([f"train.max_epochs={epochs}"] if epochs else [])
-    config_list = [get_config(name, overrides) for name in configs]
+    config_list = [get_config(name, overrides, recipe) for name in configs]
     scores = timed("train + evaluate", sweep, config_list, corpus_dir, out / "runs", seeds, "test", progress)
     for name in ("table1.md", "table1.csv"):
         shutil.copyfile(out / "runs" / name, out / name)
@@ -214,6 +215,7 @@ def reproduce(out, corpus: str = "small", seeds: int = 2, configs=CONFIGS, epoch
     training = training_status(config_list, out / "runs", seeds, epochs)
     summary = {
         "corpus": str(corpus_dir), "seeds": seeds, "configs": list(configs), "epochs": epochs,
+        "recipe": describe_recipe(config_list[0].train),
         "table1": (out / "table1.md").read_text(encoding="utf-8"),
         "scores": scores, "claims": check_claims(analyses),
         "median_seed": {name: median_seed(s) for name, s in scores.items()},
@@ -269,11 +271,24 @@ def _training_lines(training: dict[str, list[dict]]) -> list[str]:
             for name, per_seed in training.items()]
 
 
+def describe_recipe(tc) -> str:
+    """One line on how the models were optimised: the recipe's name and its fields."""
+    schedule = {"constant": "constant", "cosine": f"cosine decay to {tc.final_lr_fraction:g}x over {tc.decay_steps} "
+                "updates", "rsqrt": "inverse-square-root decay"}[tc.schedule]
+    warmup = f" after {tc.warmup_steps} warm-up updates" if tc.warmup_steps else ""
+    clip = f", gradients clipped to norm {tc.clip_norm:g}" if tc.clip_norm else ""
+    return (f"recipe `{recipe_name(tc)}`: Adam at {tc.learning_rate:g}{warmup}, {schedule}{clip}; early stopping "
+            f"after {tc.patience} epochs without a better {tc.early_stop_metric}")
+
+
+def _setup_line(summary: dict) -> str:
+    return (f"Corpus `{summary['corpus']}`; {summary['seeds']} seeds per config, trained as one vmapped program "
+            f"per config; {summary['recipe']}; epochs cap: {summary['epochs'] or 'none (early stopping)'}.")
+
+
 def render_markdown(summary: dict) -> str:
     warning = [f"> **Under-trained.** {summary['undertrained']}\n"] if summary["undertrained"] else []
-    parts = ["# slt-jax reproduction of SignAttention\n",
-             f"Corpus `{summary['corpus']}`, {summary['seeds']} seeds per config, epochs cap: "
-             f"{summary['epochs'] or 'none (early stopping)'}.\n", *warning,
+    parts = ["# slt-jax reproduction of SignAttention\n", _setup_line(summary) + "\n", *warning,
              "## Table 1\n", summary["table1"],
              "## The paper's conclusions as checks\n", _markdown_table(_claim_rows(summary["claims"])),
              "## Alignment and faithfulness (mean ± std over seeds)\n", _markdown_table(alignment_table(summary["analyses"])),
@@ -313,6 +328,11 @@ p.warning { background: #fff4d6; border-left: 4px solid #e0a800; padding: .5em .
 """
 
 
+def _code_spans(text: str) -> str:
+    """Escaped HTML with markdown `code` spans as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
 def render_html(summary: dict, out: Path) -> str:
     """A self-contained page; figures are linked relative to `out`."""
     figures = []
@@ -325,14 +345,13 @@ def render_html(summary: dict, out: Path) -> str:
         figures.append(f"<h3>{html.escape(name)} (median seed: {k})</h3>{imgs}")
     timings = "".join(f"<li>{html.escape(line)}</li>" for line in _timing_lines(summary))
     training = "".join(f"<li>{html.escape(line)}</li>" for line in _training_lines(summary["training"]))
-    note = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(summary["undertrained"] or ""))
+    note = _code_spans(summary["undertrained"] or "")
     warning = f'<p class="warning"><b>Under-trained.</b> {note}</p>' if note else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>slt-jax: SignAttention reproduction</title>
 <style>{STYLE}</style></head><body>
 <h1>SignAttention, reproduced with slt-jax</h1>
-<p>Corpus <code>{html.escape(summary['corpus'])}</code>; {summary['seeds']} seeds per config, trained as one
-vmapped program per config; epochs cap: {summary['epochs'] or 'none (early stopping)'}.</p>
+<p>{_code_spans(_setup_line(summary))}</p>
 {warning}
 <h2>Table 1: word error rate</h2>
 {_html_table(_table1_rows(summary['table1']))}

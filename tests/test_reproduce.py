@@ -58,6 +58,8 @@ def test_reproduce_writes_table_report_and_figures(report):
     assert figures and all((report / "analysis" / "tiny" / f"seed_{k}" / f).is_file() for f in figures)
     assert all(f'src="analysis/tiny/seed_{k}/{f}"' in page for f in figures)
     assert "## The paper's conclusions as checks" in (report / "report.md").read_text()
+    assert "recipe `fast`: Adam at 0.003 after 150 warm-up updates" in (report / "report.md").read_text()
+    assert "recipe <code>fast</code>" in page
 
 
 def test_the_report_says_when_the_epoch_cap_ended_training(report):
@@ -69,12 +71,12 @@ def test_the_report_says_when_the_epoch_cap_ended_training(report):
 
 
 def test_a_seed_that_stopped_early_counts_its_own_epochs(tmp_path):
-    # The vmapped loop runs on until every seed has stopped: seed 0 stopped at epoch 4 of 6.
+    # Seed 0 stopped at epoch 4 (its log ends there), seed 1 ran into the 6-epoch cap.
     for k, stopped_at in ((0, 4), (1, None)):
         run = tmp_path / "tiny" / f"seed_{k}"
         run.mkdir(parents=True)
-        lines = [{"epoch": e, "val_loss": abs(e - 3) + k, "stopped_early": stopped_at is not None and e >= stopped_at}
-                 for e in range(1, 7)]
+        lines = [{"epoch": e, "val_loss": abs(e - 3) + k, "stopped_early": e == stopped_at}
+                 for e in range(1, (stopped_at or 6) + 1)]
         (run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     status = training_status([get_config("tiny")], tmp_path, 2, cap=6)["tiny"]
     assert status == [{"epochs": 4, "best_epoch": 3, "capped": False}, {"epochs": 6, "best_epoch": 3, "capped": True}]
