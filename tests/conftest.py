@@ -58,3 +58,14 @@ def corpus_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     write_corpus(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def run_dir(corpus_dir, tmp_path_factory):
+    """A tiny run trained 3 epochs on `corpus_dir` (its translations are mostly empty)."""
+    from slt_jax.config import get_config
+    from slt_jax.train import train
+
+    workdir = tmp_path_factory.mktemp("run")
+    train(get_config("tiny", ["train.max_epochs=3"]), corpus_dir, workdir, progress=False)
+    return workdir

@@ -7,22 +7,14 @@ import pytest
 
 from slt_jax.analysis.figures import pose_points
 from slt_jax.cli import main
-from slt_jax.config import DataConfig, get_config
+from slt_jax.config import DataConfig
 from slt_jax.data import select_features
 from slt_jax.layout import LANDMARK_GROUPS, N_LANDMARKS
-from slt_jax.train import train
 
 FIGURES = {"fig2a_cross_attention_sample.png", "fig2b_self_minus_cross_sample.png", "fig3a_cross_attention_1-5.png",
            "fig3b_cross_attention_6-10.png", "fig4_self_minus_cross_by_length.png", "fig5_encoder_self_attention.png",
            "fig6_attention_examples.png", "clean_cross_attention_heads_sample.png", "clean_self_share_by_length.png",
            "alignment.png", "deletion.png"}
-
-
-@pytest.fixture(scope="module")
-def run_dir(corpus_dir, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("run")
-    train(get_config("tiny", ["train.max_epochs=3"]), corpus_dir, workdir, progress=False)
-    return workdir
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@
   faithfulness   deleting the most attended frames versus random ones; a uniform-attention baseline
   figures        matplotlib drawings of what the analyses return
   report         `analyze`: a split -> figures and analysis.json (the `slt-jax analyze` command)
+  viewer         `write_viewer`: a split -> one interactive, self-contained HTML page (`slt-jax view`)
 
 Importing this package imports nothing heavy, so the CLI can register its command cheaply.
 """

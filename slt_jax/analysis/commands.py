@@ -26,6 +26,20 @@ def add_commands(subparsers) -> None:
     add_quiet(p)
     p.set_defaults(run=_analyze)
 
+    p = subparsers.add_parser(
+        "view", help="an interactive page: the signer's poses, the translation and its attention",
+        description="Translate a split greedily while recording attention and write one static HTML page "
+        "(no server, no network; open it from disk): pick a sample, play its poses as a stick figure, "
+        "click a decoded token to see its cross-attention over the frames beside the true sign spans, "
+        "its self-vs-cross share, and the encoder attention of the frame under the cursor (docs/viewer.md).")
+    add_workdir(p)
+    add_split(p, "show")
+    p.add_argument("--out", help="output folder for viewer.html (default: <workdir>/view_<split>)")
+    add_data(p, required=False)
+    p.add_argument("--mode", default="causal", choices=("causal", "paper"),
+                   help="decoding recorded: causal (as trained) or the authors' paper mode (default: %(default)s)")
+    p.set_defaults(run=_view)
+
 
 def _analyze(args) -> None:
     from slt_jax.analysis.report import analyze
@@ -34,3 +48,10 @@ def _analyze(args) -> None:
     results = analyze(args.workdir, args.split, args.out, args.sample, args.data, fractions, args.tolerance,
                       args.seed, progress=not args.quiet)
     print(json.dumps(results, indent=2, ensure_ascii=False))
+
+
+def _view(args) -> None:
+    from slt_jax.analysis.viewer import write_viewer
+
+    path = write_viewer(args.workdir, args.split, args.out, args.data, args.mode)
+    print(f"viewer: {path.resolve().as_uri()}")
