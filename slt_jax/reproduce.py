@@ -168,9 +168,11 @@ def _timing_lines(summary: dict) -> list[str]:
 
 def _analyze_all(configs, runs_dir: Path, out: Path, seeds: int, progress: bool) -> dict[str, list[dict]]:
     from slt_jax.analysis.report import analyze
+    from slt_jax.analysis.viewer import ensure_viewer
 
     def analysis(config_name: str, k: int, run: Path) -> dict:
         target = out / "analysis" / config_name / f"seed_{k}"
+        ensure_viewer(run, target)  # viewer.html (docs/viewer.md): a second or two, redone only for new parameters
         return cached_results(target / "analysis.json", run) or analyze(run, "test", target, progress=progress)
 
     return {config.name: [analysis(config.name, k, run) for k, run in enumerate(seed_dirs(runs_dir, config.name, seeds))]
@@ -342,7 +344,11 @@ def render_html(summary: dict, out: Path) -> str:
         imgs = "".join(
             f'<figure><img src="{html.escape(str((folder / f).relative_to(out)))}" alt="{html.escape(f)}">'
             f"<figcaption>{html.escape(f)}</figcaption></figure>" for f in analysis.get("figures", []))
-        figures.append(f"<h3>{html.escape(name)} (median seed: {k})</h3>{imgs}")
+        viewers = " · ".join(f'<a href="analysis/{html.escape(name)}/seed_{j}/viewer.html">seed {j}</a>'
+                             for j in range(len(summary["analyses"][name]))
+                             if (out / "analysis" / name / f"seed_{j}" / "viewer.html").is_file())
+        viewers = f"<p>Interactive attention viewer (poses, tokens, attention): {viewers}</p>" if viewers else ""
+        figures.append(f"<h3>{html.escape(name)} (median seed: {k})</h3>{viewers}{imgs}")
     timings = "".join(f"<li>{html.escape(line)}</li>" for line in _timing_lines(summary))
     training = "".join(f"<li>{html.escape(line)}</li>" for line in _training_lines(summary["training"]))
     note = _code_spans(summary["undertrained"] or "")
