@@ -60,6 +60,12 @@ class ModelConfig:
     # integer hash fused into the masked op). On XLA:CPU, gloss16 training is about 1.4x faster
     # with "philox" and 2.2x with "hash" than with "jax" (docs/benchmarks.md).
     dropout_rng: str = "jax"
+    # Initial parameters: "torch" draws each from the distribution the authors' PyTorch model
+    # starts from (REFERENCE §1: xavier_uniform_ over the fused (3D, D) q/k/v projection,
+    # U(+-1/sqrt(fan_in)) weights and biases for the Conv1d, output Linear and feed-forward
+    # biases); "flax" keeps Flax's defaults (xavier over each (D, D) q/k/v, LeCun normal
+    # convolutions and output, zero biases), what slt-jax used before (docs/reproduce.md).
+    init: str = "torch"
     max_len: int = 512  # longest sequence the positional table covers
     sow_patterns: bool = False  # record attention weights as intermediates
     sow_residuals: bool = False  # record residual-branch outputs and the stream after each add

@@ -6,6 +6,8 @@ F input features, E head size (D / H).
 Architecture (the authors' PyTorch model, torch.nn.Transformer defaults made explicit): two
 Conv1D + ReLU frame embeddings (F -> 128 -> D), sinusoidal positions, token embedding * sqrt(D),
 post-LayerNorm encoder and decoder layers, a final LayerNorm after each stack, a linear output.
+With `config.init="torch"` every parameter starts from the distribution PyTorch draws it from
+(q/k/v as slices of one fused (3D, D) xavier-uniform matrix; Conv1d/Linear U(+-1/sqrt(fan_in))).
 
 Sown intermediates (collection 'intermediates', names after TransformerLens), only when the
 config switches them on; with both switches off nothing is sown:
@@ -34,6 +36,39 @@ from slt_jax.config import ModelConfig
 
 LAYER_NORM_EPS = 1e-5  # PyTorch's default
 _kernel_init = nn.initializers.xavier_uniform()  # what torch.nn.Transformer applies
+INITS = ("torch", "flax")
+
+
+def _torch_init(config: ModelConfig) -> bool:
+    """Whether `config.init` asks for PyTorch's initial distributions (else Flax's defaults)."""
+    if config.init not in INITS:
+        raise ValueError(f"model.init={config.init!r}; choose from {', '.join(INITS)}")
+    return config.init == "torch"
+
+
+def _uniform(bound: float, fan_in: int | None = None) -> nn.initializers.Initializer:
+    """U(-bound, bound). With `fan_in`, a kernel (more than one axis, inputs before the last)
+    must have that many inputs: the bound was computed for it."""
+
+    def init(key, shape, dtype=jnp.float32):
+        if fan_in is not None and len(shape) > 1 and math.prod(shape[:-1]) != fan_in:
+            raise ValueError(f"a kernel of shape {shape} initialised for fan_in {fan_in} "
+                             "(does model.n_features match the frames?)")
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def _torch_default(fan_in: int) -> nn.initializers.Initializer:
+    """PyTorch's default for the weight and bias of nn.Linear and nn.Conv1d (fan_in = inputs x
+    kernel size): kaiming_uniform_(a=sqrt(5)) gives U(+-1/sqrt(fan_in)), and so does the bias."""
+    return _uniform(1.0 / math.sqrt(fan_in), fan_in)
+
+
+def _outside_transformer(config: ModelConfig, fan_in: int) -> dict:
+    """Initialisers of a layer outside torch.nn.Transformer (the Conv1d frame embeddings, the
+    output Linear): PyTorch's default for kernel and bias, or Flax's (LeCun normal, zeros)."""
+    return dict(kernel_init=_torch_default(fan_in), bias_init=_torch_default(fan_in)) if _torch_init(config) else {}
 
 
 class KeysValues(NamedTuple):
@@ -116,9 +151,12 @@ class Attention(nn.Module):
     def setup(self):
         c = self.config
         heads = (c.n_heads, c.d_model // c.n_heads)
-        self.query = nn.DenseGeneral(heads, kernel_init=_kernel_init)
-        self.key = nn.DenseGeneral(heads, kernel_init=_kernel_init)
-        self.value = nn.DenseGeneral(heads, kernel_init=_kernel_init)
+        # torch draws q, k and v as one (3D, D) in_proj_weight under xavier_uniform_, so each
+        # part's bound is sqrt(6 / (D + 3D)), not the sqrt(6 / (D + D)) of a (D, D) matrix.
+        qkv_init = _uniform(math.sqrt(6.0 / (4 * c.d_model))) if _torch_init(c) else _kernel_init
+        self.query = nn.DenseGeneral(heads, kernel_init=qkv_init)
+        self.key = nn.DenseGeneral(heads, kernel_init=qkv_init)
+        self.value = nn.DenseGeneral(heads, kernel_init=qkv_init)
         self.out = nn.DenseGeneral(c.d_model, axis=(-2, -1), kernel_init=_kernel_init)
         self.dropout = Dropout(c.dropout, c.dropout_rng)
 
@@ -147,9 +185,12 @@ class FeedForward(nn.Module):
         c = self.config
         # On rows (BQ, D): on (B, Q, D) XLA:CPU copies the hidden transposed for a weight gradient.
         x = x_BxQxD.reshape(-1, x_BxQxD.shape[-1])
-        h = nn.relu(nn.Dense(c.d_ff, kernel_init=_kernel_init, name="wi")(x))
+        # torch's xavier_uniform_ covers the kernels only; linear1/2 keep their default biases.
+        bias = lambda fan_in: _torch_default(fan_in) if _torch_init(c) else nn.initializers.zeros
+        h = nn.relu(nn.Dense(c.d_ff, kernel_init=_kernel_init, bias_init=bias(c.d_model), name="wi")(x))
         h = Dropout(c.dropout, c.dropout_rng)(h, deterministic=deterministic)
-        return nn.Dense(c.d_model, kernel_init=_kernel_init, name="wo")(h).reshape(x_BxQxD.shape)
+        wo = nn.Dense(c.d_model, kernel_init=_kernel_init, bias_init=bias(c.d_ff), name="wo")
+        return wo(h).reshape(x_BxQxD.shape)
 
 
 def _add_branch(module: nn.Module, x, branch, branch_name: str, resid_name: str):
@@ -213,8 +254,9 @@ class Transformer(nn.Module):
 
     def setup(self):
         c = self.config
-        conv = lambda features: nn.Conv(features, (c.kernel_size,), padding="SAME")
-        self.frame_convs = [conv(c.frame_hidden), conv(c.d_model)]
+        conv = lambda inputs, features: nn.Conv(features, (c.kernel_size,), padding="SAME",
+                                                **_outside_transformer(c, inputs * c.kernel_size))
+        self.frame_convs = [conv(c.n_features, c.frame_hidden), conv(c.frame_hidden, c.d_model)]
         self.token_embed = nn.Embed(c.vocab_size, c.d_model, embedding_init=nn.initializers.normal(1.0))
         self.positions = sinusoidal_positions(c.max_len, c.d_model)
         self.pos_dropout = Dropout(c.pos_dropout, c.dropout_rng)
@@ -222,7 +264,7 @@ class Transformer(nn.Module):
         self.encoder_norm = nn.LayerNorm(LAYER_NORM_EPS)
         self.decoder = [DecoderLayer(c, name=f"decoder_{i}") for i in range(c.n_decoder_layers)]
         self.decoder_norm = nn.LayerNorm(LAYER_NORM_EPS)
-        self.logits = nn.Dense(c.vocab_size)
+        self.logits = nn.Dense(c.vocab_size, **_outside_transformer(c, c.d_model))
 
     def __call__(self, frames_BxTxF, frame_mask_BxT, tokens_BxL, deterministic: bool = True):
         memory_BxTxD = self.encode(frames_BxTxF, frame_mask_BxT, deterministic)

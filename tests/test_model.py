@@ -1,6 +1,7 @@
 """The model's invariants, checked through the model itself."""
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from flax import linen as nn
 
-from slt_jax.config import BOS, ModelConfig
+from slt_jax.config import BOS, PRESETS, ModelConfig
 from slt_jax.decode import beam_search, greedy_decode
 from slt_jax.model import DROPOUT_RNGS, Dropout, Transformer, count_params, keep_mask
 
@@ -197,3 +198,138 @@ def test_dropout_rngs_change_only_how_masks_are_drawn(params):
                                       Transformer(TINY).apply({"params": params}, frames, mask, tokens))
     with pytest.raises(ValueError, match="dropout_rng"):
         Transformer(dataclasses.replace(TINY, dropout_rng="bogus")).init(jax.random.key(0), frames, mask, tokens)
+
+
+# Initialisation: each parameter against the distribution the authors' PyTorch model draws it from
+# (REFERENCE §1), spread pooled over SEEDS initialisations so a 16-element bias is measured on 512.
+SEEDS = 32
+try:
+    import torch
+
+    from benchmarks import torch_twin
+except ImportError:
+    torch = None
+
+
+def gloss16(**changes) -> ModelConfig:
+    return dataclasses.replace(PRESETS["gloss16"].model, vocab_size=314, **changes)
+
+
+def torch_distribution(path: tuple[str, ...], c: ModelConfig) -> tuple[str, float]:
+    """(kind, scale) of a parameter at torch's initialisation: ("uniform", bound), ("normal",
+    std), ("zeros", 0) or ("ones", 1); written from REFERENCE §1, not from slt_jax.model."""
+    layer, leaf = path[-2], path[-1]
+    default = lambda fan_in: ("uniform", 1 / np.sqrt(fan_in))  # nn.Linear / nn.Conv1d, weight and bias
+    xavier = lambda fan_in, fan_out: ("uniform", np.sqrt(6 / (fan_in + fan_out)))
+    if path[0] == "frame_convs_0":  # Conv1d: fan_in = in_channels * kernel_size
+        return default(c.n_features * c.kernel_size)
+    if path[0] == "frame_convs_1":
+        return default(c.frame_hidden * c.kernel_size)
+    if path[0] == "token_embed":
+        return ("normal", 1.0)
+    if path[0] == "logits":
+        return default(c.d_model)
+    if "scale" == leaf:  # LayerNorm
+        return ("ones", 1.0)
+    if layer in ("query", "key", "value"):  # slices of the fused (3d, d) in_proj_weight
+        return xavier(c.d_model, 3 * c.d_model) if leaf == "kernel" else ("zeros", 0.0)
+    if layer == "out":
+        return xavier(c.d_model, c.d_model) if leaf == "kernel" else ("zeros", 0.0)
+    if layer == "wi":  # linear1
+        return xavier(c.d_model, c.d_ff) if leaf == "kernel" else default(c.d_model)
+    if layer == "wo":  # linear2
+        return xavier(c.d_ff, c.d_model) if leaf == "kernel" else default(c.d_ff)
+    if leaf == "bias":  # LayerNorm
+        return ("zeros", 0.0)
+    raise AssertionError(f"no torch initialisation known for {'/'.join(path)}")
+
+
+@functools.cache  # compiling the initialisation takes seconds; each config is drawn once
+def pooled_init(config: ModelConfig):
+    """Parameters of SEEDS initialisations, stacked on a leading axis."""
+    frames, tokens = jnp.zeros((1, 4, config.n_features)), jnp.zeros((1, 3), jnp.int32)
+    init = lambda key: Transformer(config).init(key, frames, frames[..., 0] == 0, tokens)["params"]
+    return jax.jit(jax.vmap(init))(jax.random.split(jax.random.key(0), SEEDS))
+
+
+def init_mismatches(config: ModelConfig) -> dict[str, str]:
+    """Parameters whose pooled initial values do not follow `torch_distribution`, with why."""
+    wrong = {}
+    for key_path, value in jax.tree_util.tree_leaves_with_path(pooled_init(config)):
+        path = tuple(k.key for k in key_path)
+        kind, scale = torch_distribution(path, config)
+        x = np.asarray(value, np.float64)
+        if kind in ("zeros", "ones"):
+            if not np.all(x == scale):
+                wrong["/".join(path)] = f"expected all {scale}, std {x.std():.3g}"
+            continue
+        expected_std = scale / np.sqrt(3) if kind == "uniform" else scale
+        problems = []
+        if abs(x.std() / expected_std - 1) > 0.1:
+            problems.append(f"std {x.std():.4g} vs {expected_std:.4g}")
+        if abs(x.mean()) > 0.1 * expected_std:
+            problems.append(f"mean {x.mean():.3g}")
+        if kind == "uniform" and not 0.9 * scale <= np.abs(x).max() <= scale * (1 + 1e-6):  # float32 bound
+            problems.append(f"max |x| {np.abs(x).max():.4g} vs bound {scale:.4g}")
+        if problems:
+            wrong["/".join(path)] = ", ".join(problems)
+    return wrong
+
+
+def test_authors_presets_start_from_torch_initialisation():
+    assert all(PRESETS[name].model.init == "torch" for name in ("gloss16", "gloss32", "gloss64", "text16"))
+
+
+@pytest.mark.parametrize("kernel_size", [1, 3])
+def test_torch_init_draws_every_parameter_as_pytorch_does(kernel_size):
+    assert init_mismatches(gloss16(kernel_size=kernel_size)) == {}
+
+
+def test_flax_init_is_the_old_one_and_differs_where_torch_differs():
+    """The check above can fail: Flax's defaults miss torch's spread exactly where issue 13 says."""
+    wrong = init_mismatches(gloss16(init="flax"))
+    mlp_biases = {f"{layer}/mlp/{dense}/bias" for layer in ("encoder_0", "decoder_0") for dense in ("wi", "wo")}
+    qkv = {f"{layer}/{attn}/{part}/kernel" for layer, attn in
+           (("encoder_0", "self_attn"), ("decoder_0", "self_attn"), ("decoder_0", "cross_attn"))
+           for part in ("query", "key", "value")}
+    outside = {f"{module}/{leaf}" for module in ("frame_convs_0", "frame_convs_1", "logits") for leaf in ("kernel", "bias")}
+    assert set(wrong) == mlp_biases | qkv | outside
+    # Flax's LeCun-normal convolutions are about sqrt(3) times wider than torch's uniform ones.
+    conv = pooled_init(gloss16(init="flax"))["frame_convs_0"]["kernel"]
+    torch_std = 1 / np.sqrt(3 * 150)  # of U(+-1/sqrt(150))
+    assert np.std(conv) / torch_std == pytest.approx(np.sqrt(3), rel=0.1)
+
+
+def test_init_rejects_unknown_names_and_frames_of_another_width(params):
+    frames, mask, tokens = inputs()
+    with pytest.raises(ValueError, match="model.init"):
+        Transformer(dataclasses.replace(TINY, init="bogus")).init(jax.random.key(0), frames, mask, tokens)
+    with pytest.raises(ValueError, match="n_features"):  # the conv bounds were computed for n_features
+        Transformer(dataclasses.replace(TINY, n_features=7)).init(jax.random.key(0), frames, mask, tokens)
+
+
+@pytest.mark.skipif(torch is None, reason="comparing with the PyTorch twin needs torch (pip install -e .[bench]); "
+                    "the analytic check above runs without it")
+def test_torch_init_matches_the_pytorch_twin():
+    """Our parameters, loaded into the twin, spread like a freshly built twin's, name by name."""
+    c = gloss16()
+    build = lambda: torch_twin.KeypointsTransformer(c.vocab_size, c.d_model, c.n_heads, c.d_ff, c.n_features,
+                                                    c.frame_hidden)
+    ours, theirs = {}, {}
+    pooled = pooled_init(c)
+    for seed in range(8):
+        torch.manual_seed(seed)
+        for name, value in build().named_parameters():
+            theirs.setdefault(name, []).append(value.detach().numpy().ravel())
+        twin = build()
+        torch_twin.copy_flax_params(twin, jax.tree.map(lambda x: x[seed], pooled))
+        for name, value in twin.named_parameters():
+            ours.setdefault(name, []).append(value.detach().numpy().ravel())
+    assert set(ours) == set(theirs)
+    for name in theirs:
+        a, b = np.concatenate(ours[name]), np.concatenate(theirs[name])
+        if b.std() == 0:
+            assert np.all(a == b[0]), name
+        else:
+            assert a.std() == pytest.approx(b.std(), rel=0.15), name
+            assert np.abs(a).max() == pytest.approx(np.abs(b).max(), rel=0.15), name

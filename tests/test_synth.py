@@ -290,7 +290,10 @@ def test_a_small_transformer_learns_to_recognise_a_new_signer(tmp_path):
     preset = Preset("learn", glosses=10, sentences=8, signers=4, repetitions=4, sentences_per_signer=8,
                     test_signer=3, val_repetitions=0, max_glosses=3, tempo=0.5, left_handed=0)
     corpus.write_corpus(tmp_path, preset, seed=0, progress=False)
-    config = get_config("tiny", ["data.buckets=48", "data.max_frames=48"])  # one shape, one compile
+    # One shape, one compile. Flax's initialisation, which this one-seed threshold was set with:
+    # at this size the init alone moves the score by several of 32 (keys 0-2 gave torch 8/10/15,
+    # flax 10/8/8), so the threshold is not a comparison of the two.
+    config = get_config("tiny", ["data.buckets=48", "data.max_frames=48", "model.init=flax"])
     vocab = data.fit_vocab(tmp_path, config.data)
     config = resolve(config, vocab)
     train, test = (data.load_examples(tmp_path, split, config.data, vocab) for split in ("train", "test"))
