@@ -29,6 +29,10 @@ class DataConfig:
     velocity: bool = False  # add every value's difference from the previous frame
     hand_presence: bool = False  # add one flag per hand: 1 where it was detected
     sample_rate: int = 3  # keep one frame per chunk of this many
+    # Which frame of each chunk evaluation (validation, decoding, analysis) keeps: "first", or
+    # "random" as the authors (their test transform draws one too), from a fixed seed per sample
+    # (data.EVAL_SAMPLING_SEED) so that scores stay reproducible. Training always draws at random.
+    eval_sampling: str = "first"
     max_frames: int = 220  # after sampling
     max_tokens: int = 20  # decoder positions, <bos>/<eos> included
     buckets: tuple[int, ...] = (32, 64, 128, 220)  # padded frame lengths; the last = max_frames

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 from collections import Counter
 from typing import Iterator, Sequence
 
@@ -91,6 +92,25 @@ def sample_frames(n_frames: int, rate: int, rng: np.random.Generator | None) -> 
     return starts + (rng.random(len(starts)) * sizes).astype(np.int64)
 
 
+EVAL_SAMPLINGS = ("first", "random")
+EVAL_SAMPLING_SEED = 0  # data.eval_sampling="random": each sample's frames come from (this, its id)
+
+
+def _check_eval_sampling(config: DataConfig) -> None:
+    if config.eval_sampling not in EVAL_SAMPLINGS:
+        raise ValueError(f"data.eval_sampling={config.eval_sampling!r}; choose from {', '.join(EVAL_SAMPLINGS)}")
+
+
+def eval_frame_rng(example_id: str, config: DataConfig) -> np.random.Generator | None:
+    """The generator that picks an evaluation sample's frames: None (the first of each chunk) or,
+    with `eval_sampling="random"`, one seeded by the sample's id alone, so that every caller
+    (validation, evaluate, analyze, ablate), batch size and subset of a split sees the same frames."""
+    _check_eval_sampling(config)
+    if config.eval_sampling == "first":
+        return None
+    return np.random.default_rng([EVAL_SAMPLING_SEED, zlib.crc32(example_id.encode("utf-8"))])
+
+
 def map_spans(spans: np.ndarray, frame_indices: np.ndarray) -> np.ndarray:
     """Original-frame spans [s, e) -> spans over the sampled frames whose index lies in [s, e)."""
     return np.searchsorted(frame_indices, spans, side="left").astype(np.int32)
@@ -115,7 +135,8 @@ def _encode_batch(examples: Sequence[Example], indices: Sequence[int], length: i
     }
     for row, i in enumerate(indices):
         ex = examples[i]
-        picked = sample_frames(len(ex.frames), config.sample_rate, rng)[:length]
+        frame_rng = rng if rng is not None else eval_frame_rng(ex.id, config)
+        picked = sample_frames(len(ex.frames), config.sample_rate, frame_rng)[:length]
         frames = ex.frames[picked]
         batch["frames"][row, : len(frames)] = frames
         batch["frame_mask"][row, : len(frames)] = np.any(frames != 0, axis=-1)
@@ -135,8 +156,10 @@ def make_batches(examples: Sequence[Example], config: DataConfig, batch_size: in
     """Yields static-shape batches grouped by length bucket.
 
     With `rng` (training) the samples are shuffled within buckets, the batches are shuffled, and
-    one random frame per chunk is kept; without it, order and frames are deterministic.
+    one random frame per chunk is kept; without it (evaluation), order and frames are
+    deterministic, the frames chosen by `config.eval_sampling` (see `eval_frame_rng`).
     """
+    _check_eval_sampling(config)  # before training starts, not at its first validation
     by_bucket: dict[int, list[int]] = {}
     for i, ex in enumerate(examples):
         by_bucket.setdefault(bucket_length(len(ex.frames), config), []).append(i)

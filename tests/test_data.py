@@ -74,6 +74,31 @@ def test_evaluation_batches_are_deterministic(corpus_dir):
         np.testing.assert_array_equal(a["frames"], b["frames"])
 
 
+def frames_by_sample(batches) -> dict[int, np.ndarray]:
+    return {int(b["index"][r]): b["frames"][r] for b in batches for r in np.flatnonzero(b["sample_mask"])}
+
+
+def test_random_evaluation_frames_are_the_authors_draw_and_reproducible(corpus_dir):
+    config = DataConfig(eval_sampling="random")
+    vocab = data.fit_vocab(corpus_dir, config)
+    examples = data.load_examples(corpus_dir, "val", config, vocab)
+    first = frames_by_sample(data.make_batches(examples, DataConfig(), 4))
+    drawn, again = (frames_by_sample(data.make_batches(examples, config, 4)) for _ in range(2))
+    assert drawn.keys() == again.keys() == first.keys() == set(range(len(examples)))
+    for i in drawn:
+        np.testing.assert_array_equal(drawn[i], again[i])
+    assert sum(not np.array_equal(drawn[i], first[i]) for i in drawn) == len(examples)  # hands move every frame
+    # One frame of each chunk of 3, chosen by the sample alone: the same in any batch, and in a subset.
+    for i, ex in enumerate(examples):
+        picked = data.sample_frames(len(ex.frames), 3, data.eval_frame_rng(ex.id, config))
+        assert np.all(picked // 3 == np.arange(len(picked))) and picked[-1] < len(ex.frames)
+        np.testing.assert_array_equal(drawn[i][: len(picked)], ex.frames[picked])
+    alone = frames_by_sample(data.make_batches(examples[3:4], config, 1))
+    np.testing.assert_array_equal(alone[0], drawn[3])
+    with pytest.raises(ValueError, match="eval_sampling"):
+        next(data.make_batches(examples, DataConfig(eval_sampling="last"), 4, rng=np.random.default_rng(0)))
+
+
 def test_missing_pose_file_names_the_file(tmp_path):
     write_corpus(tmp_path, n_train=3, n_eval=1)
     (tmp_path / "poses" / "s001.npy").unlink()
