@@ -13,6 +13,7 @@ A workdir holds everything a run needs and produces:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -464,7 +465,8 @@ def load_run(workdir) -> Run:
         raise LayoutError(f"{config_path}: not a training workdir (config.json missing)")
     config = load_config(config_path)
     vocab = data.Vocab.load(workdir / "vocab.json")
-    template = init_params(config, jax.random.key(0))
+    # Shapes only: an eager init compiles every op of the forward pass, seconds per architecture.
+    template = jax.eval_shape(functools.partial(init_params, config), jax.random.key(0))
     checkpoints = Checkpoints(workdir / "checkpoints")
     try:
         params, epoch = checkpoints.restore_params(template)
