@@ -77,5 +77,5 @@ def add_recipe(p: argparse.ArgumentParser, default: str | None = None) -> None:
     """`--recipe`: a named training recipe (config.RECIPES), applied before `--set` overrides."""
     own = "the preset's own: the authors' for the paper presets" if default is None else "%(default)s"
     p.add_argument("--recipe", default=default, choices=sorted(RECIPES),
-                   help="training recipe: authors (Adam 1e-3, constant, patience 30, as their code) or fast "
-                   f"(warm-up, inverse-square-root decay, clipping, patience 15; docs/recipes.md) (default: {own})")
+                   help="training recipe: authors (Adam at 1e-3, constant, patience 30, as their code) or fast "
+                   f"(Adam at 3e-3 after a warm-up, clipped gradients; docs/recipes.md) (default: {own})")

@@ -114,7 +114,7 @@ def test_schedules_warm_up_then_follow_their_shape():
 def test_recipes_are_named_train_fields():
     authors, fast = get_config("gloss16"), get_config("gloss16", recipe="fast")
     assert recipe_name(authors.train) == "authors" and recipe_name(fast.train) == "fast"
-    assert fast.model == authors.model and fast.train.schedule == "rsqrt"
+    assert fast.model == authors.model and fast.train.learning_rate == 3 * authors.train.learning_rate
     assert recipe_name(get_config("gloss16", ["train.patience=7"], recipe="fast").train) == "custom"
     assert get_config("gloss16", recipe="authors") == authors
     with pytest.raises(ValueError, match="unknown recipe"):
