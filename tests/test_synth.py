@@ -10,7 +10,7 @@ import pytest
 
 from slt_jax import layout
 from slt_jax.cli import main
-from slt_jax.synth import corpus, hand, landmarks as lm, lexicon, stats
+from slt_jax.synth import corpus, hand, landmarks as lm, lexicon, signer, stats
 from slt_jax.synth.presets import GSL_GLOSSES_PER_SENTENCE, PRESETS, Preset
 
 TINY = PRESETS["tiny"]
@@ -202,10 +202,11 @@ def _nearest_centroid_accuracy(train, test):
     return float(np.mean(predicted == yt)), float(np.bincount(yt).max() / len(yt))
 
 
-def test_absolute_position_does_not_give_the_gloss_but_the_signing_does(probe):
-    """Leaving each signer out in turn: a nearest-centroid classifier on where the wrists are in
-    the image, frame by frame, is close to always guessing the commonest gloss; one on each sign's
-    path and handshape relative to the signer's body recognises most signs of the new signer."""
+def test_absolute_position_says_little_of_the_gloss_but_the_signing_does(probe):
+    """Leaving each signer out in turn: where the wrists are in the image, frame by frame, tells a
+    nearest-centroid classifier a little about the gloss (one fixed camera frames every signer
+    alike, as GSL's did); each sign's path and handshape relative to the signer's body tells it
+    most signs of the new signer."""
     world, data = probe
     raw, relative = [], []
     for held_out in range(PROBE.signers):
@@ -213,8 +214,23 @@ def test_absolute_position_does_not_give_the_gloss_but_the_signing_does(probe):
         for scores, features in ((raw, _span_frames), (relative, _span_features)):
             scores.append(_nearest_centroid_accuracy(features(world, data, train), features(world, data, test)))
     (raw_accuracy, raw_chance), (accuracy, chance) = np.mean(raw, 0), np.mean(relative, 0)
-    assert raw_accuracy < raw_chance + 0.1, (raw_accuracy, raw_chance)
-    assert accuracy > 0.7 and accuracy > 5 * chance and accuracy > 3 * raw_accuracy, (accuracy, chance)
+    assert raw_accuracy < raw_chance + 0.3, (raw_accuracy, raw_chance)
+    assert accuracy > 0.7 and accuracy > 5 * chance and accuracy > 1.8 * raw_accuracy, (accuracy, chance, raw_accuracy)
+
+
+def test_signers_are_framed_alike_as_by_one_fixed_camera(probe):
+    """GSL was filmed by one fixed camera in one lab: across signers and recordings the shoulders'
+    midpoint moves by a few pixels and their width varies about as much as people's do."""
+    world, data = probe
+    shoulders = np.stack([pose[:, 0, [lm.LEFT_SHOULDER, lm.RIGHT_SHOULDER], :2].mean(0) for pose, _ in data])
+    shoulders *= signer.IMAGE_SIZE  # (samples, 2 shoulders, x y) in pixels
+    centre, width = shoulders.mean(1), shoulders[:, 0, 0] - shoulders[:, 1, 0]
+    assert np.all(centre.std(0) < [25, 20]), centre.std(0)
+    assert 0.1 < width.mean() / signer.IMAGE_SIZE[0] < 0.25 and width.std() / width.mean() < 0.08
+    people = [signer.sample_signer(np.random.default_rng(k), "s", False) for k in range(500)]
+    np.testing.assert_allclose(np.std([p.centre_px for p in people], 0), signer.FRAMING_PX, rtol=0.15)
+    scale = np.array([p.px_per_m for p in people])
+    assert abs(scale.std() / scale.mean() - signer.SCALE_SPREAD) < 0.005
 
 
 def test_text_is_not_a_gloss_by_gloss_rewrite():
@@ -301,7 +317,7 @@ def test_a_small_transformer_learns_to_recognise_a_new_signer(tmp_path):
     params = init_params(config, jax.random.key(0))
     state = TrainState(np.int32(0), params, optimizer.init(params))
     step = make_train_step(model, optimizer)
-    for epoch in range(60):
+    for epoch in range(90):
         for batch in data.make_batches(train, config.data, 8, np.random.default_rng(epoch)):
             state, _ = step(state, model_inputs(batch), jax.random.key(1))
     correct = 0

@@ -21,7 +21,7 @@ from slt_jax.synth.presets import Preset, sentence_lengths
 from slt_jax.synth.skeleton import skeleton
 from slt_jax.synth.tracker import observe
 
-VERSION = 3  # bump when a change alters what a (preset, seed) generates
+VERSION = 4  # bump when a change alters what a (preset, seed) generates
 SPANS_DEFINITION = ("[start, end) frames of each sign itself (its holds and movement); the "
                     "transitions between signs, pauses and the rest poses are excluded")
 # Tags that keep the random streams apart.

@@ -15,6 +15,8 @@ from slt_jax.synth import hand
 
 IMAGE_SIZE = (848, 480)  # GSL's RealSense frames, width x height
 FPS = 30
+FRAMING_PX = (15.0, 10.0)  # spread (sd) of the shoulders' midpoint between signers, x and y
+SCALE_SPREAD = 0.03  # relative spread of the camera's pixels per metre between signers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +60,10 @@ def sample_signer(rng: np.random.Generator, name: str, left_handed: bool) -> Sig
         space=float(np.exp(rng.normal(0.0, 0.1))),
         rest=str(rng.choice(list(hand.REST_ORIENTATIONS))),
         tremor=float(rng.uniform(0.0005, 0.002)),
-        centre_px=(width / 2 + rng.normal(0, 70), 0.37 * height + rng.normal(0, 30)),
-        px_per_m=float(rng.normal(0.8, 0.1) * height),
+        # GSL was filmed in one lab by one fixed camera, every signer on the same spot: where
+        # they stand and how large they appear vary little (docs/corpus.md, "Calibration").
+        centre_px=(width / 2 + rng.normal(0, FRAMING_PX[0]), 0.37 * height + rng.normal(0, FRAMING_PX[1])),
+        px_per_m=float(rng.normal(0.8, 0.8 * SCALE_SPREAD) * height),
         yaw=float(np.radians(rng.normal(0, 5))),
         dropout=float(np.exp(rng.normal(0.0, 0.35))),
     )

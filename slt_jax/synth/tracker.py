@@ -18,6 +18,7 @@ from slt_jax.synth.signal import drift
 from slt_jax.synth.signer import IMAGE_SIZE, Signer
 
 CAMERA_DISTANCE = 2.5  # metres from the camera to the shoulders, for perspective
+STEP_PX = (6.0, 3.0)  # spread of a signer's position between recordings (back on the same mark)
 _BODY, _FACE = slice(lm.BODY, lm.BODY + lm.N_BODY), slice(lm.FACE, lm.FACE + lm.N_FACE)
 _HANDS = (lm.LEFT_HAND, lm.RIGHT_HAND)
 
@@ -67,7 +68,7 @@ def observe(points: np.ndarray, signer: Signer, rng: np.random.Generator) -> np.
     width, height = IMAGE_SIZE
     x, y, depth = project(points, signer)
     # Where the signer stands differs a little from one recording to the next.
-    step_x, step_y = rng.normal(0.0, [20.0, 10.0])
+    step_x, step_y = rng.normal(0.0, STEP_PX)
     noise = rng.standard_normal((3, frames, N_LANDMARKS), dtype=np.float32)
     x += step_x + _JITTER_XY * noise[0] + _wander(rng, frames)
     y += step_y + _JITTER_XY * noise[1] + _wander(rng, frames)
