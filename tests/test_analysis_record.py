@@ -129,3 +129,11 @@ def test_the_package_exports_it_lazily():
     code = "import sys, slt_jax, slt_jax.layout; assert 'jax' not in sys.modules; print(slt_jax.__all__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "extract_attention" in out and "AttentionRecord" in out
+
+
+def test_greedy_and_teacher_forced_records_share_one_compilation(params, batch):
+    before = rec._extract._cache_size()
+    greedy = rec.extract_attention(params, batch, "causal", max_len=L + 3)
+    forced = rec.extract_attention(params, batch, "causal", max_len=L + 3, teacher_forced=True)
+    assert rec._extract._cache_size() == before + 1
+    assert forced.teacher_forced and not greedy.teacher_forced

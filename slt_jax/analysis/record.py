@@ -26,6 +26,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct, traverse_util
 
 from slt_jax.config import BOS, EOS, PAD, ModelConfig
@@ -120,11 +121,11 @@ def model_for(params, batch, max_len: int, sow: bool = True) -> Transformer:
     return Transformer(config_from_params(params, length, sow))
 
 
-def _fit(x_BxL, length: int, fill) -> jax.Array:
-    """Cuts or extends the second axis to `length`."""
-    x_BxL = jnp.asarray(x_BxL)[:, :length]
+def _fit(x_BxL, length: int, fill) -> np.ndarray:
+    """Cuts or extends the second axis to `length` (in numpy: no per-shape compilation)."""
+    x_BxL = np.asarray(x_BxL)[:, :length]
     pad = [(0, 0), (0, length - x_BxL.shape[1])] + [(0, 0)] * (x_BxL.ndim - 2)
-    return jnp.pad(x_BxL, pad, constant_values=fill)
+    return np.pad(x_BxL, pad, constant_values=fill)
 
 
 def extract_attention(params, batch, mode: str = "paper", *, max_len: int | None = None,
@@ -152,12 +153,14 @@ def extract_attention(params, batch, mode: str = "paper", *, max_len: int | None
     b = batch["frame_mask"].shape[0]
     passed = (
         _fit(batch["target"], max_len, PAD),
-        _fit(batch.get("gloss_spans", jnp.full((b, max_len, 2), -1, jnp.int32)), max_len, -1),
-        jnp.asarray(batch.get("index", jnp.arange(b, dtype=jnp.int32))),
-        jnp.asarray(batch.get("sample_mask", jnp.ones(b, bool))),
+        _fit(batch.get("gloss_spans", np.full((b, max_len, 2), -1, np.int32)), max_len, -1),
+        np.asarray(batch.get("index", np.arange(b, dtype=np.int32))),
+        np.asarray(batch.get("sample_mask", np.ones(b, bool))),
     )
-    return _extract(model_for(params, batch, max_len), params, jnp.asarray(batch["frames"]),
-                    jnp.asarray(batch["frame_mask"]), *passed, mode, max_len, teacher_forced, layer)
+    # teacher_forced is traced, not static: greedy and teacher-forced records share one compilation.
+    record = _extract(model_for(params, batch, max_len), params, jnp.asarray(batch["frames"]),
+                      jnp.asarray(batch["frame_mask"]), *passed, jnp.asarray(teacher_forced), mode, max_len, layer)
+    return record.replace(teacher_forced=bool(teacher_forced))
 
 
 def _sown(state, name: str) -> jax.Array:
@@ -165,9 +168,9 @@ def _sown(state, name: str) -> jax.Array:
     return traverse_util.flatten_dict(state["intermediates"], sep="/")[name][0]
 
 
-@functools.partial(jax.jit, static_argnames=("model", "mode", "max_len", "teacher_forced", "layer"))
+@functools.partial(jax.jit, static_argnames=("model", "mode", "max_len", "layer"))
 def _extract(model: Transformer, params, frames_BxTxF, frame_mask_BxT, target_BxS, gloss_spans_BxSx2,
-             index_B, sample_mask_B, mode: str, max_len: int, teacher_forced: bool, layer: int) -> AttentionRecord:
+             index_B, sample_mask_B, teacher_forced, mode: str, max_len: int, layer: int) -> AttentionRecord:
     variables = {"params": params}
     apply = functools.partial(model.apply, variables, mutable=["intermediates"])
     memory_BxTxD, state = apply(frames_BxTxF, frame_mask_BxT, method=Transformer.encode)
@@ -192,7 +195,7 @@ def _extract(model: Transformer, params, frames_BxTxF, frame_mask_BxT, target_Bx
     def step(carry, position):
         fed_BxS, cache, done_B = carry
         logits_BxV, cache, sown = (paper_step if mode == "paper" else causal_step)(fed_BxS, cache, position)
-        chosen_B = target_BxS[:, position] if teacher_forced else jnp.argmax(logits_BxV, axis=-1)
+        chosen_B = jnp.where(teacher_forced, target_BxS[:, position], jnp.argmax(logits_BxV, axis=-1))
         token_B = jnp.where(done_B, PAD, chosen_B.astype(jnp.int32))
         log_prob_B = jnp.take_along_axis(jax.nn.log_softmax(logits_BxV), token_B[:, None], axis=1)[:, 0]
         fed_BxS = fed_BxS.at[:, position + 1].set(token_B, mode="drop")
@@ -223,7 +226,6 @@ def _extract(model: Transformer, params, frames_BxTxF, frame_mask_BxT, target_Bx
         index_B=index_B,
         sample_mask_B=sample_mask_B,
         mode=mode,
-        teacher_forced=teacher_forced,
     )
 
 
