@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from slt_jax.analysis import faithfulness as fa
-from slt_jax.config import BOS, EOS, ModelConfig
+from slt_jax.config import BOS, EOS, PAD, ModelConfig
 from slt_jax.decode import greedy_decode
 from slt_jax.model import Transformer
 
@@ -82,3 +82,41 @@ def test_uniform_attention_equals_the_model_over_a_single_frame_and_differs_othe
     assert not np.allclose(uniform["log_probs"], before, atol=1e-3)
     assert uniform["tokens"].shape == (B, L)
     np.testing.assert_array_equal(log_probs(params, batch, batch["frame_mask"]), before)  # nothing leaks
+
+
+def test_chosen_pairs_and_cut_frames_rescore_the_same(params, batch):
+    rng = np.random.default_rng(2)
+    scores = rng.random((B, L, T)).astype(np.float32)
+    full = fa.gloss_deletion(params, batch, scores, fractions=(0.2, 0.5), seed=3)
+    chosen = np.array([[True, False, False, True], [False, True, True, False]])
+    padded = {**batch, "frames": np.pad(batch["frames"], ((0, 0), (0, 3), (0, 0))),
+              "frame_mask": np.pad(batch["frame_mask"], ((0, 0), (0, 3)))}
+    part = fa.gloss_deletion(params, padded, np.pad(scores, ((0, 0), (0, 0), (0, 3))), fractions=(0.2, 0.5), seed=3,
+                             rescore_BxL=chosen, frames=T)
+    for key in ("intact", "top", "random"):
+        np.testing.assert_allclose(part[key][..., chosen], full[key][..., chosen], atol=1e-5)
+        assert np.isnan(part[key][..., ~chosen]).all()
+    with pytest.raises(ValueError, match="cuts real frames"):
+        fa.gloss_deletion(params, batch, scores, rescore_BxL=chosen, frames=T - 1)
+
+
+def test_deletions_do_not_depend_on_padding():
+    # analyze pads every batch to the split's longest bucket: the random deletions must not move.
+    rng = np.random.default_rng(3)
+    scores, mask = rng.random((5, 8)).astype(np.float32), np.arange(8)[None, :] < rng.integers(2, 9, (5, 1))
+    key = jax.random.key(7)
+    for fraction in (0.2, 0.5):
+        short = fa.deletion_masks(scores, mask, key, fraction)
+        long = fa.deletion_masks(np.pad(scores, ((0, 0), (0, 24))), np.pad(mask, ((0, 0), (0, 24))), key, fraction)
+        for s, l in zip(short, long):
+            np.testing.assert_array_equal(np.asarray(l)[:, :8], s)
+            assert not np.asarray(l)[:, 8:].any()
+
+
+def test_chosen_rows_translate_the_same(params, batch):
+    scores = np.random.default_rng(4).random((B, T)).astype(np.float32)
+    full = fa.translation_deletion(params, batch, scores, fractions=(0.5,))
+    part = fa.translation_deletion(params, batch, scores, fractions=(0.5,), rows_B=np.array([False, True]))
+    np.testing.assert_array_equal(part["top"][:, 1], full["top"][:, 1])
+    np.testing.assert_array_equal(part["random"][:, 1], full["random"][:, 1])
+    assert (part["top"][:, 0] == PAD).all()

@@ -11,7 +11,9 @@ cross-attention then ignore it, exactly as they ignore the frames that pad a bat
   uniform baseline      cross-attention replaced by a uniform average over the real frames.
 
 A faithful attention map makes the top-attended deletion hurt clearly more than random deletion.
-The model calls are jitted per shape; the mask helpers are pure and vmappable.
+The mask helpers are pure and vmappable. Each re-scored gloss and each re-translated sample is an
+item with its own frames deleted; the items run through one compiled program in calls of ITEMS,
+so a batch compiles once, whatever the number of items, and rows nobody reads cost nothing.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
 
 from slt_jax.analysis.record import model_for
+from slt_jax.config import PAD
 from slt_jax.decode import greedy_decode
 from slt_jax.model import Transformer
 
 FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.5)
+ITEMS = 64  # items per call of the deletion tests' compiled programs (per item, 64 ran faster than 128 or 256)
 
 
 def top_fraction_mask(scores_T, frame_mask_T, fraction: float) -> jax.Array:
@@ -50,6 +55,13 @@ def deletion_masks(scores_NxT, frame_mask_NxT, key, fraction) -> tuple[jax.Array
     return top_NxT, jax.vmap(random_fraction_mask, (0, 0, None))(keys_N, frame_mask_NxT, fraction)
 
 
+@jax.jit
+def _deletions(scores_NxT, frame_mask_NxT, seed, fractions_K) -> jax.Array:
+    """`deletion_masks` for every fraction k with key fold_in(key(seed), k): (2, K, N, T), top first."""
+    keys_K = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(seed), jnp.arange(len(fractions_K)))
+    return jnp.stack(jax.vmap(deletion_masks, (None, None, 0, 0))(scores_NxT, frame_mask_NxT, keys_K, fractions_K))
+
+
 def _model(params, batch) -> Transformer:
     return model_for(params, batch, batch["target"].shape[1], sow=False)
 
@@ -59,23 +71,45 @@ def _reference_log_probs(model, params, frames_BxTxF, frame_mask_BxT, decoder_in
     return jnp.take_along_axis(jax.nn.log_softmax(logits), target_BxL[..., None], -1)[..., 0]
 
 
-_intact_log_probs = jax.jit(_reference_log_probs, static_argnums=0)
-
-
 @functools.partial(jax.jit, static_argnames=("model",))
-def _deleted_log_probs(model, params, frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL, deleted_BxLxT):
-    def one_gloss(args):
-        position, deleted_BxT = args
-        log_probs_BxL = _reference_log_probs(model, params, frames_BxTxF, frame_mask_BxT & ~deleted_BxT,
-                                             decoder_input_BxL, target_BxL)
-        return log_probs_BxL[:, position]
-
-    positions = jnp.arange(target_BxL.shape[1])
-    return jax.lax.map(one_gloss, (positions, jnp.moveaxis(deleted_BxLxT, 1, 0))).T
+def _item_log_probs(model, params, frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL, row_C, position_C,
+                    deleted_CxT):
+    """Per item c: log p(target[row_c, position_c]) with row_c's `deleted_CxT[c]` frames deleted."""
+    log_probs_CxL = _reference_log_probs(model, params, frames_BxTxF[row_C], frame_mask_BxT[row_C] & ~deleted_CxT,
+                                         decoder_input_BxL[row_C], target_BxL[row_C])
+    return jnp.take_along_axis(log_probs_CxL, position_C[:, None], 1)[:, 0]
 
 
-def gloss_deletion(params, batch, scores_BxLxT, fractions=FRACTIONS, seed: int = 0) -> dict[str, jax.Array]:
+@functools.partial(jax.jit, static_argnames=("model", "max_len"))
+def _item_translations(model, params, frames_BxTxF, frame_mask_BxT, row_C, deleted_CxT, max_len: int):
+    """Per item c: the greedy translation of row_c with its `deleted_CxT[c]` frames deleted, (C, max_len)."""
+    return greedy_decode(model, params, frames_BxTxF[row_C], frame_mask_BxT[row_C] & ~deleted_CxT, max_len)
+
+
+def _in_chunks(fn, *items):
+    """`fn` over the items (numpy arrays with a leading item axis) in calls of ITEMS items each,
+    the last call padded with copies of the first item; the results concatenated, padding dropped.
+    One compiled shape per bucket, whatever the number of items. At least one item."""
+    n = len(items[0])
+    padded = [np.concatenate([x, np.repeat(x[:1], -n % ITEMS, 0)]) for x in items]
+    out = [fn(*(x[s:s + ITEMS] for x in padded)) for s in range(0, n + (-n % ITEMS), ITEMS)]
+    return np.concatenate(jax.device_get(out))[:n]
+
+
+def _first_frames(batch, frames: int | None) -> tuple[jax.Array, jax.Array]:
+    """The batch's frames and mask cut to their first `frames` frames, which must hold every real one."""
+    mask_BxT = np.asarray(batch["frame_mask"])
+    if frames is not None and mask_BxT[:, frames:].any():
+        raise ValueError(f"frames={frames} cuts real frames off")
+    return jnp.asarray(batch["frames"][:, :frames]), jnp.asarray(mask_BxT[:, :frames])
+
+
+def gloss_deletion(params, batch, scores_BxLxT, fractions=FRACTIONS, seed: int = 0,
+                   rescore_BxL=None, frames: int | None = None) -> dict[str, np.ndarray]:
     """Each reference gloss re-scored with its most attended (or random) frames deleted.
+
+    Every (sample, position) pair re-scored is an item of its own (one forward pass each, as its
+    deleted frames are its own), so leaving out the pairs nobody reads saves their passes.
 
     Args:
       params: model parameters.
@@ -84,41 +118,65 @@ def gloss_deletion(params, batch, scores_BxLxT, fractions=FRACTIONS, seed: int =
         teacher-forced record's head-averaged `cross_pattern`.
       fractions: the shares k of real frames to delete.
       seed: for the random deletions.
+      rescore_BxL: the (sample, position) pairs to score (default: all); e.g. the real samples'
+        glosses, all `analyze` averages.
+      frames: run the model on the first `frames` frames only (default: all); e.g. the length
+        bucket of a batch padded to a longer one: each frame costs every item its encoder pass.
+        The deletions are drawn over all T frames, so they do not depend on it.
 
     Returns:
       `intact` (B, L): log p(target) with all frames; `top` and `random` (K, B, L): log p of
-      each target token with its own top-k% or random frames deleted.
+      each target token with its own top-k% or random frames deleted. NaN outside `rescore_BxL`.
     """
     model = _model(params, batch)
-    args = [jnp.asarray(batch[k]) for k in ("frames", "frame_mask", "decoder_input", "target")]
+    args = [*_first_frames(batch, frames), *(jnp.asarray(batch[k]) for k in ("decoder_input", "target"))]
+    scores_BxLxT = np.asarray(scores_BxLxT)
     b, l, t = scores_BxLxT.shape
-    mask_NxT = jnp.broadcast_to(args[1][:, None], (b, l, t)).reshape(-1, t)
-    out = {"top": [], "random": []}
-    for i, fraction in enumerate(fractions):
-        key = jax.random.fold_in(jax.random.key(seed), i)
-        for name, deleted_NxT in zip(out, deletion_masks(jnp.reshape(scores_BxLxT, (-1, t)), mask_NxT, key, fraction)):
-            out[name].append(_deleted_log_probs(model, params, *args, deleted_NxT.reshape(b, l, t)))
-    return {"intact": _intact_log_probs(model, params, *args), **{k: jnp.stack(v) for k, v in out.items()}}
+    mask_NxT = np.broadcast_to(np.asarray(batch["frame_mask"])[:, None], (b, l, t)).reshape(-1, t)
+    deleted_2xKxNxT = np.asarray(_deletions(scores_BxLxT.reshape(-1, t), mask_NxT, seed,
+                                            np.asarray(fractions, np.float32)))
+    pairs = np.flatnonzero(np.ones((b, l), bool) if rescore_BxL is None else np.asarray(rescore_BxL).reshape(-1))
+    k = len(fractions)
+    out = np.full((1 + 2 * k, b * l), np.nan, np.float32)
+    if len(pairs):
+        # Items: each pair intact, then each pair per (top | random, fraction).
+        deleted_IxT = np.concatenate([np.zeros((len(pairs), t), bool), deleted_2xKxNxT[:, :, pairs].reshape(-1, t)])
+        pair_I = np.tile(pairs, 1 + 2 * k)
+        score = functools.partial(_item_log_probs, model, params, *args)
+        values = _in_chunks(score, (pair_I // l).astype(np.int32), (pair_I % l).astype(np.int32),
+                            deleted_IxT[:, :args[0].shape[1]])
+        out[:, pairs] = values.reshape(1 + 2 * k, len(pairs))
+    out = out.reshape(1 + 2 * k, b, l)
+    return {"intact": out[0], "top": out[1:1 + k], "random": out[1 + k:]}
 
 
-def translation_deletion(params, batch, scores_BxT, fractions=FRACTIONS, seed: int = 0) -> dict[str, jax.Array]:
+def translation_deletion(params, batch, scores_BxT, fractions=FRACTIONS, seed: int = 0,
+                         rows_B=None, frames: int | None = None) -> dict[str, np.ndarray]:
     """Greedy translations with the most attended (or random) frames of each sample deleted.
 
     Args:
       scores_BxT: how much each frame matters to the translation, e.g. a greedy record's
         head-averaged cross-attention summed over its decoding steps.
+      rows_B: the samples to translate (default: all), e.g. the batch's `sample_mask`.
+      frames: decode from the first `frames` frames only, as in `gloss_deletion`.
 
     Returns:
-      `top` and `random` (K, B, L): greedy tokens for each fraction, as `greedy_decode` returns.
+      `top` and `random` (K, B, L): greedy tokens for each fraction, as `greedy_decode` returns;
+      PAD for the rows left out.
     """
     model, max_len = _model(params, batch), batch["target"].shape[1]
-    frames, mask_BxT = jnp.asarray(batch["frames"]), jnp.asarray(batch["frame_mask"])
-    out = {"top": [], "random": []}
-    for i, fraction in enumerate(fractions):
-        key = jax.random.fold_in(jax.random.key(seed), i)
-        for name, deleted_BxT in zip(out, deletion_masks(scores_BxT, mask_BxT, key, fraction)):
-            out[name].append(greedy_decode(model, params, frames, mask_BxT & ~deleted_BxT, max_len))
-    return {name: jnp.stack(tokens) for name, tokens in out.items()}
+    frames_BxTxF, mask_BxT = _first_frames(batch, frames)
+    deleted_2xKxBxT = np.asarray(_deletions(scores_BxT, batch["frame_mask"], seed, np.asarray(fractions, np.float32)))
+    b, t, k = mask_BxT.shape[0], mask_BxT.shape[1], len(fractions)
+    rows = np.flatnonzero(np.ones(b, bool) if rows_B is None else np.asarray(rows_B))
+    out = np.full((2 * k, b, max_len), PAD, np.int32)
+    if len(rows):
+        decode = lambda row_C, deleted_CxT: _item_translations(model, params, frames_BxTxF, mask_BxT, row_C,
+                                                               deleted_CxT, max_len)
+        tokens = _in_chunks(decode, np.tile(rows, 2 * k).astype(np.int32),
+                            deleted_2xKxBxT[:, :, rows, :t].reshape(-1, t))
+        out[:, rows] = tokens.reshape(2 * k, len(rows), max_len)
+    return {"top": out[:k], "random": out[k:]}
 
 
 def _uniform_cross_attention(next_fun, args, kwargs, context):
