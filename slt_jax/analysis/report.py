@@ -70,10 +70,16 @@ def _alignment_scores(attention_BxSxT, frame_mask_BxT, spans_BxSx2, n_B) -> dict
 
 
 @jax.jit
-def _reduce(greedy: AttentionRecord, forced: AttentionRecord) -> dict:
-    """Per-sample alignment reductions of one batch's greedy and teacher-forced records."""
+def _reduce(greedy: AttentionRecord, causal: AttentionRecord, forced: AttentionRecord) -> dict:
+    """Per-sample reductions of one batch's paper-mode, causal and teacher-forced records in one
+    compiled program: the averages' (`views.per_sample`), the alignment scores, and the
+    head-averaged cross-attention the boundaries and the deletion tests read."""
     attention, mask = head_mean(greedy), greedy.frame_mask_BxT
     return {
+        "averaged": views.reduce_per_sample(greedy, causal),
+        "attention_greedy": attention, "attention_forced": head_mean(forced),
+        "translation_scores": jnp.sum(jnp.where(greedy.step_mask_BxS[..., None], attention, 0.0), 1),
+        "length": greedy.length_B, "correct": greedy.correct_B,
         "centroids": jax.vmap(al.centroids)(attention, mask),
         "encoder_within": jax.vmap(al.encoder_within_sign)(greedy.encoder_pattern_BxHxTxT, mask,
                                                            greedy.gloss_spans_BxSx2),
@@ -82,11 +88,10 @@ def _reduce(greedy: AttentionRecord, forced: AttentionRecord) -> dict:
     }
 
 
-def _boundaries(record: AttentionRecord, tolerance: float) -> np.ndarray:
-    attention, masks = np.asarray(head_mean(record)), np.asarray(record.frame_mask_BxT)
-    spans, lengths = np.asarray(record.gloss_spans_BxSx2), np.asarray(record.length_B)
+def _boundaries(attention_BxSxT, record: AttentionRecord, tolerance: float) -> np.ndarray:
+    masks, spans, lengths = jax.device_get((record.frame_mask_BxT, record.gloss_spans_BxSx2, record.length_B))
     return np.array([al.boundary_counts(a, m, s, int(n) - 1, tolerance)
-                     for a, m, s, n in zip(attention, masks, spans, lengths)]).reshape(-1, 3)
+                     for a, m, s, n in zip(attention_BxSxT, masks, spans, lengths)]).reshape(-1, 3)
 
 
 def _mean(values) -> float | None:
@@ -112,22 +117,36 @@ def _gloss_mean(values_NxS, gloss_NxS) -> float:
     return float(np.sum(np.where(gloss_NxS, values_NxS, 0.0)) / max(gloss_NxS.sum(), 1))
 
 
-def _batch_part(params, batch, fractions, tolerance: float, seed: int, max_frames: int):
-    """Records one batch three ways and reduces it to per-sample arrays, filler rows dropped.
+def _pad_frames(batch: dict, length: int) -> dict:
+    """The batch with its frame axis padded to `length`. Padded frames are masked, so no analysis
+    changes; every batch of a split then has one shape and each program compiles once per run
+    (and once for all seeds of a config), not once per length bucket. The random deletions stay
+    the same as they draw per frame (`jax.random.uniform` of a longer row extends the shorter one)."""
+    pad = length - batch["frames"].shape[1]
+    return batch | {"frames": np.pad(batch["frames"], ((0, 0), (0, pad), (0, 0))),
+                    "frame_mask": np.pad(batch["frame_mask"], ((0, 0), (0, pad)))}
+
+
+def _batch_part(params, batch, frames: int, fractions, tolerance: float, seed: int, max_frames: int):
+    """Records one batch (padded, its real frames among the first `frames`) three ways and reduces
+    it to per-sample arrays, filler rows dropped.
 
     Returns:
-      (the per-sample arrays, the greedy paper-mode record).
+      (the per-sample arrays, the greedy paper-mode record, its lengths and correctness).
     """
     greedy = extract_attention(params, batch, "paper")
     causal = extract_attention(params, batch, "causal")
     forced = extract_attention(params, batch, "causal", teacher_forced=True)
-    reduced = jax.device_get(_reduce(greedy, forced))
-    translation_scores = jnp.sum(jnp.where(greedy.step_mask_BxS[..., None], head_mean(greedy), 0.0), 1)
-    deletion = jax.device_get(fa.gloss_deletion(params, batch, head_mean(forced), fractions, seed))
-    rewrites = jax.device_get(fa.translation_deletion(params, batch, translation_scores, fractions, seed))
-    uniform = jax.device_get(fa.uniform_cross_attention(params, batch))
+    reduced = jax.device_get(_reduce(greedy, causal, forced))
     keep = batch["sample_mask"]
-    averaged = views.per_sample(greedy, causal)  # filler rows already dropped
+    gloss = (batch["target"] != PAD) & (batch["target"] != EOS)
+    # Only what the summary reads (the real samples' glosses and translations), at the batch's own
+    # length: the deletion tests run the model once per item, where the padding would cost most.
+    deletion = fa.gloss_deletion(params, batch, reduced["attention_forced"], fractions, seed, gloss & keep[:, None],
+                                 frames)
+    rewrites = fa.translation_deletion(params, batch, reduced["translation_scores"], fractions, seed, keep, frames)
+    uniform = jax.device_get(fa.uniform_cross_attention(params, batch))
+    averaged = {k: v[keep] for k, v in reduced["averaged"].items()}  # as views.per_sample
     k_first = lambda x_KxBx: np.moveaxis(x_KxBx, 0, 1)[keep]
     frames_pad = ((0, 0), (0, max_frames - batch["frames"].shape[1]), (0, 0))  # to stack all buckets
     part = {
@@ -136,15 +155,15 @@ def _batch_part(params, batch, fractions, tolerance: float, seed: int, max_frame
         "centroids": reduced["centroids"][keep], "encoder_within": reduced["encoder_within"][keep],
         "greedy": {k: v[keep] for k, v in reduced["greedy"].items()},
         "forced": {k: v[keep] for k, v in reduced["forced"].items()},
-        "boundaries_greedy": _boundaries(greedy, tolerance)[keep],
-        "boundaries_forced": _boundaries(forced, tolerance)[keep],
-        "gloss": ((batch["target"] != PAD) & (batch["target"] != EOS))[keep],
+        "boundaries_greedy": _boundaries(reduced["attention_greedy"], greedy, tolerance)[keep],
+        "boundaries_forced": _boundaries(reduced["attention_forced"], forced, tolerance)[keep],
+        "gloss": gloss[keep],
         "intact": deletion["intact"][keep], "uniform": uniform["log_probs"][keep],
         "top": k_first(deletion["top"]), "random": k_first(deletion["random"]),
         "rewrite_top": k_first(rewrites["top"]), "rewrite_random": k_first(rewrites["random"]),
         "rewrite_uniform": uniform["tokens"][keep],
     }
-    return part, greedy
+    return part, greedy, reduced["length"], reduced["correct"]
 
 
 def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None, data_dir=None,
@@ -174,16 +193,17 @@ def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None
     if sample_id is not None and sample_id not in {ex.id for ex in examples}:
         raise ValueError(f"sample {sample_id!r} is not in the {split} split of {data_dir}")
     batch_size = config.train.batch_size
+    longest = max(data.bucket_length(len(ex.frames), config.data) for ex in examples)
     parts, shown, shown_lengths = [], {}, set()
     batches = data.make_batches(examples, config.data, batch_size)
     for i, batch in enumerate(tqdm(batches, total=data.n_batches(examples, config.data, batch_size),
                                    desc=f"analyze {split}", unit="batch", disable=not progress)):
-        part, greedy = _batch_part(run.params, batch, fractions, tolerance, seed + i, config.data.max_frames)
+        part, greedy, lengths, correct = _batch_part(run.params, _pad_frames(batch, longest), batch["frames"].shape[1],
+                                                     fractions, tolerance, seed + i, config.data.max_frames)
         parts.append(part)
-        correct = np.asarray(greedy.correct_B)
         for row in np.flatnonzero(batch["sample_mask"]):
             example = examples[batch["index"][row]]
-            n_glosses = int(greedy.length_B[row]) - 1
+            n_glosses = int(lengths[row]) - 1
             # The requested sample, else the first correct one of each length (and a fallback).
             if example.id == sample_id or not shown or (correct[row] and n_glosses not in shown_lengths):
                 shown[example.id] = views.sample_view(greedy, row, run.vocab, config.data, examples)

@@ -36,6 +36,21 @@ def pick_sample(record: AttentionRecord, n_glosses: int = 3) -> int:
     return int(np.argmin(np.where(correct, distance, np.iinfo(np.int32).max)))
 
 
+@jax.jit
+def _row(record: AttentionRecord, row) -> dict:
+    """One row's arrays for `sample_view` in one compiled call (eager indexing and maths would
+    compile op by op, again for every sentence length)."""
+    cross_SxHxT, mask_T = record.cross_pattern_BxSxHxT[row], record.frame_mask_BxT[row]
+    return {
+        "rows": paper.cross_attention_frames(cross_SxHxT, mask_T),
+        "heads": paper.cross_attention_frames_per_head(cross_SxHxT, mask_T),
+        "diff": paper.self_minus_cross(record.attn_out_BxSxQxD[row], record.cross_attn_out_BxSxQxD[row]),
+        "mask": mask_T, "index": record.index_B[row], "length": record.length_B[row], "correct": record.correct_B[row],
+        "tokens": record.tokens_BxS[row], "target": record.target_BxS[row], "spans": record.gloss_spans_BxSx2[row],
+        "frames": record.frames_BxTxF[row],
+    }
+
+
 def sample_view(record: AttentionRecord, row: int, vocab: data.Vocab, data_config: data.DataConfig,
                 examples: Sequence[data.Example] = ()) -> dict:
     """What the single-sample figures draw for one row of a record, at its real frames.
@@ -43,28 +58,25 @@ def sample_view(record: AttentionRecord, row: int, vocab: data.Vocab, data_confi
     `examples` (those the batch was made from) supply the sample's id and reference text;
     without them they are the row number and the decoded reference tokens.
     """
-    example = examples[int(record.index_B[row])] if examples else None
-    mask_T = record.frame_mask_BxT[row]
-    real = np.flatnonzero(np.asarray(mask_T))
-    n_calls = int(record.length_B[row])
-    correct = bool(record.correct_B[row])
-    cross_SxHxT = record.cross_pattern_BxSxHxT[row, :n_calls]
-    rows = np.asarray(paper.cross_attention_frames(cross_SxHxT, mask_T))[:, real]
+    a = jax.device_get(_row(record, int(row)))
+    example = examples[int(a["index"])] if examples else None
+    real = np.flatnonzero(a["mask"])
+    n_calls = int(a["length"])
+    correct = bool(a["correct"])
+    rows = a["rows"][:n_calls, real]
     peaks = real[np.argmax(rows, axis=1)][: n_calls - 1]  # each gloss's most attended sampled frame
-    spans = np.asarray(record.gloss_spans_BxSx2[row, : n_calls - 1])
-    frames = np.asarray(record.frames_BxTxF[row])
-    diff = paper.self_minus_cross(record.attn_out_BxSxQxD[row], record.cross_attn_out_BxSxQxD[row])
+    spans = a["spans"][: n_calls - 1]
     return {
         "id": example.id if example else f"row {row}",
-        "reference": example.reference if example else vocab.decode(np.asarray(record.target_BxS[row])),
-        "hypothesis": vocab.decode(np.asarray(record.tokens_BxS[row])),
+        "reference": example.reference if example else vocab.decode(a["target"]),
+        "hypothesis": vocab.decode(a["tokens"]),
         "correct": correct,
-        "tokens": [vocab.tokens[t] for t in np.asarray(record.tokens_BxS[row, :n_calls])],
+        "tokens": [vocab.tokens[t] for t in a["tokens"][:n_calls]],
         "rows": rows,
-        "heads": np.asarray(paper.cross_attention_frames_per_head(cross_SxHxT, mask_T))[..., real],
-        "diff": np.asarray(diff)[:n_calls],
+        "heads": a["heads"][:n_calls][..., real],
+        "diff": a["diff"][:n_calls],
         "peaks": np.searchsorted(real, peaks),
-        "poses": [figures.pose_points(frames[p], data_config.groups, data_config.use_3d) for p in peaks],
+        "poses": [figures.pose_points(a["frames"][p], data_config.groups, data_config.use_3d) for p in peaks],
         # Spans belong to the reference glosses: drawn only when the translation is the reference.
         "spans": [tuple(np.searchsorted(real, s)) for s in spans] if correct and (spans >= 0).all() else [],
     }
@@ -85,8 +97,8 @@ def sample_figures(view: dict) -> dict[str, Figure]:
     }
 
 
-@jax.jit
-def _per_sample(record: AttentionRecord, share_record: AttentionRecord) -> dict:
+def reduce_per_sample(record: AttentionRecord, share_record: AttentionRecord) -> dict:
+    """`per_sample`'s reductions before the filler rows are dropped (jittable)."""
     mask = record.frame_mask_BxT
     return {
         "rows": jax.vmap(paper.cross_attention_rows)(record.cross_pattern_BxSxHxT, mask),
@@ -97,6 +109,9 @@ def _per_sample(record: AttentionRecord, share_record: AttentionRecord) -> dict:
         "ref_length": jnp.sum(record.target_BxS != PAD, axis=1),
         "correct": record.correct_B,
     }
+
+
+_per_sample = jax.jit(reduce_per_sample)
 
 
 def per_sample(record: AttentionRecord, causal: AttentionRecord | None = None) -> dict[str, np.ndarray]:
