@@ -25,6 +25,16 @@ def add_commands(subparsers) -> None:
     add_recipe(p)
     add_overrides(p)
     add_quiet(p)
+    g = p.add_argument_group(
+        "several processes", "Start the same command on every host (or several on one machine), each with its "
+        "--process-id; they train one model data-parallel over all their devices (BUILD.md).")
+    g.add_argument("--coordinator", metavar="HOST:PORT",
+                   help="process 0's address and a free port; every process passes the same")
+    g.add_argument("--num-processes", type=int, metavar="N", help="how many processes take part")
+    g.add_argument("--process-id", type=int, metavar="K", help="this process's number, 0 to N-1")
+    g.add_argument("--distributed", action="store_true",
+                   help="join JAX's distributed runtime even without the three options above: on Cloud TPU, "
+                   "Slurm or Open MPI it finds them itself (implied by any of them)")
     p.set_defaults(run=_train)
 
     p = subparsers.add_parser(
@@ -87,7 +97,17 @@ def _config(name: str, args):
     return config.replace(train=dataclasses.replace(config.train, **train_overrides))
 
 
+def _join_processes(args) -> None:
+    """Starts JAX's distributed runtime (before anything else touches jax) when asked to."""
+    given = (args.coordinator, args.num_processes, args.process_id)
+    if args.distributed or any(v is not None for v in given):
+        import jax
+
+        jax.distributed.initialize(*given)
+
+
 def _train(args) -> None:
+    _join_processes(args)
     from slt_jax.train import train
 
     config = _config(args.config, args)

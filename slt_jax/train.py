@@ -163,7 +163,15 @@ def batch_sharding(batch_size: int) -> NamedSharding | None:
 
 
 def replicated(sharding: NamedSharding | None, tree):
-    return tree if sharding is None else jax.device_put(tree, NamedSharding(sharding.mesh, PartitionSpec()))
+    """`tree` copied onto every device of the sharding's mesh (each process holds the same tree)."""
+    if sharding is None:
+        return tree
+    everywhere = NamedSharding(sharding.mesh, PartitionSpec())
+    if jax.process_count() == 1:
+        return jax.device_put(tree, everywhere)
+    # device_put takes only this process's devices; across processes, each gives its own copies.
+    return jax.tree.map(lambda x: jax.make_array_from_single_device_arrays(
+        x.shape, everywhere, [jax.device_put(x, d) for d in everywhere.addressable_devices]), tree)
 
 
 def model_inputs(batch: dict[str, np.ndarray], sharding: NamedSharding | None = None) -> dict:
@@ -328,6 +336,14 @@ def _truncate_metrics(path: Path, last_epoch: int) -> None:
             write_text(path, "".join(l + "\n" for l in kept))
 
 
+def _log_epoch(path: Path, record: dict) -> None:
+    """Appends an epoch's line to metrics.jsonl; with several processes (one workdir on shared
+    storage), process 0 alone writes."""
+    if jax.process_index() == 0:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
 def first_non_finite_step(losses, last_step: int) -> int:
     """The step whose loss was the first non-finite one, from an epoch's per-step losses (each a
     scalar or per-seed array) and the step count at its end."""
@@ -432,8 +448,7 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
                           **{name: float(values[k]) for name, values in record.items()},
                           "seconds": seconds, "samples_per_s": len(live) * len(train_examples) / seconds,
                           "stopped_early": bool(stopping.stopped[k])}
-            with open(run_dirs[k] / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(records[k]) + "\n")
+            _log_epoch(run_dirs[k] / "metrics.jsonl", records[k])
         checkpoints.save_latest(epoch, state, {"epoch": epoch, "stopping": stopping.to_json()})
         bar.update(1)
         bar.set_postfix(loss=f"{np.nanmean(record['train_loss']):.3f}",
@@ -466,7 +481,10 @@ def load_run(workdir) -> Run:
     config = load_config(config_path)
     vocab = data.Vocab.load(workdir / "vocab.json")
     # Shapes only: an eager init compiles every op of the forward pass, seconds per architecture.
-    template = jax.eval_shape(functools.partial(init_params, config), jax.random.key(0))
+    # The device is given: without one, Orbax refuses parameters saved from several devices.
+    one_device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    template = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=one_device),
+                            jax.eval_shape(functools.partial(init_params, config), jax.random.key(0)))
     checkpoints = Checkpoints(workdir / "checkpoints")
     try:
         params, epoch = checkpoints.restore_params(template)
