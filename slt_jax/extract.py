@@ -14,6 +14,10 @@ the glob's fixed prefix) without extension. Inputs run in parallel processes; a 
 skipped when the command is run again (also one that a killed run wrote but had not yet recorded
 in the manifest), and every file is written atomically.
 
+Several machines: `--shard K/N` takes every N-th input in id order from the K-th and records it in
+DIR/manifest.shard-K-of-N.json, so N shards can write into one DIR at once; `--merge` then folds
+the finished shards' manifests into DIR/manifest.json, the manifest one run over all inputs writes.
+
 Two backends: mediapipe==0.10.21's `solutions.holistic` with its bundled models
 (model_complexity=1; the other complexities download models at run time and are not used), or,
 with `--model FILE.task`, the Tasks API's HolisticLandmarker (newer mediapipe releases ship no
@@ -24,6 +28,7 @@ This module never imports jax: it runs in the `extract` extra's environment.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import glob
 import json
@@ -324,9 +329,10 @@ def _extract_in_worker(source: Source, out: Path) -> tuple[str, dict]:
 # --- a run -----------------------------------------------------------------------------------
 
 
-def read_manifest(out: str | os.PathLike) -> dict:
-    """The manifest of an extraction folder ({"backend": ..., "files": {id: entry}})."""
-    path = Path(out) / MANIFEST
+def read_manifest(out: str | os.PathLike, name: str = MANIFEST) -> dict:
+    """The manifest of an extraction folder ({"backend": ..., "files": {id: entry}}), or of one of
+    its shards (name: see shard_manifest_name; it also holds "shard": {index, count, inputs})."""
+    path = Path(out) / name
     if not path.is_file():
         return {"files": {}}
     try:
@@ -339,8 +345,10 @@ def read_manifest(out: str | os.PathLike) -> dict:
 
 
 def _write_manifest(out: Path, manifest: dict) -> None:
+    """Writes a run's manifest, or a shard's own if the manifest says it is one."""
     manifest["files"] = dict(sorted(manifest["files"].items()))
-    write_json(out / MANIFEST, manifest)
+    shard = manifest.get("shard")
+    write_json(out / (shard_manifest_name((shard["index"], shard["count"])) if shard else MANIFEST), manifest)
 
 
 def is_done(out: Path, manifest: dict, source: Source) -> bool:
@@ -360,7 +368,7 @@ def recovered_entry(source: Source, out: Path) -> dict:
 
 
 def extract(videos: str, out: str | os.PathLike, workers: int = 1, model: str | None = None,
-            progress: bool = True) -> dict:
+            progress: bool = True, shard: tuple[int, int] | None = None) -> dict:
     """Extracts every input not already done; returns the manifest.
 
     Args:
@@ -369,6 +377,8 @@ def extract(videos: str, out: str | os.PathLike, workers: int = 1, model: str | 
       workers: processes, each with its own tracker.
       model: a HolisticLandmarker .task file for the Tasks backend; None for the bundled models.
       progress: show a progress bar.
+      shard: (K, N): only the inputs `shard_sources` gives shard K of N, recorded in the shard's
+        own manifest (`shard_manifest_name`); `merge_shards` makes manifest.json of all N.
     """
     if workers < 1:
         raise LayoutError(f"--workers must be at least 1, got {workers}")
@@ -376,13 +386,19 @@ def extract(videos: str, out: str | os.PathLike, workers: int = 1, model: str | 
     out = Path(out)
     sources = find_sources(videos)
     manifest = {"backend": backend, "files": read_manifest(out)["files"]}
+    if shard is not None:
+        sources = shard_sources(sources, shard)
+        mine = {s.id for s in sources}  # what a merged manifest already says of them, then the shard's own
+        files = {k: e for k, e in manifest["files"].items() if k in mine}
+        manifest = {"backend": backend, "shard": {"index": shard[0], "count": shard[1], "inputs": len(sources)},
+                    "files": files | read_manifest(out, shard_manifest_name(shard))["files"]}
     # The manifest is saved every SAVE_EVERY_S: a killed run leaves poses it did not record.
     recovered = [s for s in sources if not is_done(out, manifest, s) and pose_path(out, s.id).is_file()]
     for s in recovered:
         manifest["files"][s.id] = recovered_entry(s, out)
     todo = [s for s in sources if not is_done(out, manifest, s)]
     if not todo:
-        if recovered:
+        if recovered or shard is not None:  # a shard with nothing to do still reports that it finished
             _write_manifest(out, manifest)
         return manifest
     from tqdm import tqdm
@@ -408,6 +424,74 @@ def extract(videos: str, out: str | os.PathLike, workers: int = 1, model: str | 
     return manifest
 
 
+# --- shards: several machines, one output folder --------------------------------------------
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """"K/N" -> (K, N), shard K (0 to N-1) of N."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"{text!r}: expected K/N, e.g. 0/8") from None
+    if not 0 <= k < n:
+        raise ValueError(f"{text!r}: K must be 0 to N-1")
+    return k, n
+
+
+def shard_sources(sources: Sequence[Source], shard: tuple[int, int]) -> list[Source]:
+    """The inputs shard K of N takes: every N-th in id order, from the K-th.
+
+    Every machine lists the same inputs, so the N shares are disjoint, cover them all, and
+    differ in size by one at most (inputs of similar length take similar time).
+    """
+    k, n = shard
+    return sorted(sources, key=lambda s: s.id)[k::n]
+
+
+def shard_manifest_name(shard: tuple[int, int]) -> str:
+    return f"manifest.shard-{shard[0]}-of-{shard[1]}.json"
+
+
+def merge_shards(out: str | os.PathLike) -> dict:
+    """Folds the shard manifests in `out` into `out/manifest.json` and deletes them.
+
+    The result is what one run over every input writes (timings aside). Entries already in
+    manifest.json stay unless a shard has newer ones.
+
+    Raises:
+      LayoutError: no shard manifests, shards of different N, a shard missing, or a shard that has
+        not recorded every input it took (still running, or killed: run it again, it resumes).
+    """
+    out = Path(out)
+    paths = sorted(out.glob("manifest.shard-*-of-*.json"))
+    if not paths:
+        raise LayoutError(f"{out}: no shard manifests (manifest.shard-K-of-N.json) to merge")
+    shards = [read_manifest(out, p.name) for p in paths]
+    counts = {s["shard"]["count"] for s in shards}
+    if len(counts) > 1:
+        raise LayoutError(f"{out}: shards of different splits ({', '.join(p.name for p in paths)}); "
+                          "delete the stale ones")
+    n = counts.pop()
+    missing = sorted(set(range(n)) - {s["shard"]["index"] for s in shards})
+    if missing:
+        raise LayoutError(f"{out}: no manifest from shard {', '.join(f'{k}/{n}' for k in missing)}; run it first")
+    for s in shards:
+        info = s["shard"]
+        if len(s["files"]) < info["inputs"]:
+            raise LayoutError(f"{out}: shard {info['index']}/{n} has recorded {len(s['files'])} of its "
+                              f"{info['inputs']} inputs; run it again (it resumes), then merge")
+    backends = {s["backend"] for s in shards}
+    if len(backends) > 1:
+        raise LayoutError(f"{out}: the shards ran different backends ({'; '.join(sorted(backends))})")
+    manifest = {"backend": backends.pop(), "files": read_manifest(out)["files"]}
+    for s in shards:
+        manifest["files"].update(s["files"])
+    _write_manifest(out, manifest)
+    for p in paths:
+        p.unlink()
+    return manifest
+
+
 # --- command line ----------------------------------------------------------------------------
 
 
@@ -417,26 +501,49 @@ def add_commands(subparsers) -> None:
         description="Run MediaPipe Holistic on videos (.mp4, .avi, ...), folders of frame images "
         "(as GSL ships them) or single images, and write OUT/poses/<id>.npy (frames, 1, 543, 3) "
         "with NaN where a part was not found, plus OUT/manifest.json (fps, frames, detection "
-        "rates, errors). Run it again to resume: finished inputs are skipped, failed ones retried.")
-    p.add_argument("--videos", required=True, metavar="DIR_OR_GLOB",
-                   help="a folder (searched recursively), a file, or a quoted glob such as 'clips/*.mp4'")
+        "rates, errors). Run it again to resume: finished inputs are skipped, failed ones retried. "
+        "On N machines: --shard K/N on each into one OUT, then --merge once.")
+    p.add_argument("--videos", metavar="DIR_OR_GLOB",
+                   help="a folder (searched recursively), a file, or a quoted glob such as 'clips/*.mp4' "
+                   "(required unless --merge)")
     p.add_argument("--out", required=True, help="output folder (poses/ and manifest.json)")
     add_workers(p)
     p.add_argument("--model", metavar="FILE.task",
                    help="a HolisticLandmarker .task bundle, for mediapipe releases without bundled "
                    "Holistic models (default: mediapipe 0.10.21's bundled models)")
+    p.add_argument("--shard", type=_shard_arg, metavar="K/N",
+                   help="take share K (0 to N-1) of N: every N-th input in id order from the K-th, recorded in "
+                   "OUT/manifest.shard-K-of-N.json; run the N shares (e.g. a cluster's array job) into one OUT")
+    p.add_argument("--merge", action="store_true",
+                   help="once every shard has finished: fold OUT's shard manifests into OUT/manifest.json "
+                   "(deleting them) and extract nothing")
     add_quiet(p, "bar")
     p.set_defaults(run=_run)
 
 
+def _shard_arg(text: str) -> tuple[int, int]:
+    try:
+        return parse_shard(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _run(args) -> int:
-    manifest = extract(args.videos, args.out, args.workers, args.model, progress=not args.quiet)
+    if args.merge:
+        if args.videos or args.shard:
+            raise LayoutError("--merge takes only --out: merge once every shard has finished")
+        manifest = merge_shards(args.out)
+    elif not args.videos:
+        raise LayoutError("--videos is required (unless --merge)")
+    else:
+        manifest = extract(args.videos, args.out, args.workers, args.model, progress=not args.quiet, shard=args.shard)
+    written = shard_manifest_name(args.shard) if args.shard else MANIFEST
     entries = manifest["files"].values()
     ok = [e for e in entries if e["status"] == "ok"]
     failed = {k: e for k, e in manifest["files"].items() if e["status"] != "ok"}
     frames = sum(e["frames"] for e in ok)
     print(f"{len(ok)} inputs extracted ({frames} frames), {len(failed)} failed; "
-          f"manifest: {Path(args.out) / MANIFEST}")
+          f"manifest: {Path(args.out) / written}")
     for source_id, e in failed.items():
         print(f"  failed: {source_id}: {e['error']}")
     return 1 if failed else 0

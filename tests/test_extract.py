@@ -213,3 +213,114 @@ def test_extraction_matches_pose_format_on_the_same_video(tmp_path):
     assert their_fps == pytest.approx(fps)
     np.testing.assert_array_equal(np.isnan(mine), np.isnan(theirs))
     np.testing.assert_allclose(mine, theirs, atol=2e-6, equal_nan=True)
+
+
+def test_shards_split_the_inputs_disjointly_evenly_and_in_any_listing_order(tmp_path):
+    for name in ("b.mp4", "a.mp4", "c/frame1.jpg", "d.avi", "e/f.mp4", "g.png", "h.mov"):
+        touch(tmp_path / name)
+    sources = extract.find_sources(str(tmp_path))
+    ids = [s.id for s in sources]
+    for n in (1, 2, 3, 7, 9):
+        shares = [[s.id for s in extract.shard_sources(sources[::-1], (k, n))] for k in range(n)]
+        assert sorted(sum(shares, [])) == ids  # each input in exactly one share
+        assert max(map(len, shares)) - min(map(len, shares)) <= 1
+    assert [s.id for s in extract.shard_sources(sources, (1, 3))] == ids[1::3] == ["b", "e/f"]
+    assert extract.parse_shard("3/8") == (3, 8)
+    for bad in ("8/8", "-1/2", "1", "a/b", "1/2/3"):
+        with pytest.raises(ValueError, match="K/N|0 to N-1"):
+            extract.parse_shard(bad)
+
+
+def shard_manifest(out: Path, k: int, n: int, files: dict, inputs: int | None = None, backend: str = "mp"):
+    info = {"index": k, "count": n, "inputs": len(files) if inputs is None else inputs}
+    extract._write_manifest(out, {"backend": backend, "shard": info, "files": files})
+
+
+def entry(status: str = "ok") -> dict:
+    return {"source": "x", "status": status} | ({"frames": 2} if status == "ok" else {"error": "E"})
+
+
+def test_merge_folds_finished_shards_into_one_manifest_and_refuses_unfinished_ones(tmp_path, capsys):
+    out = tmp_path / "keypoints"
+    out.mkdir()
+    with pytest.raises(LayoutError, match="no shard manifests"):
+        extract.merge_shards(out)
+    shard_manifest(out, 0, 3, {"a": entry(), "d": entry("error")})
+    shard_manifest(out, 2, 3, {"c": entry()}, inputs=2)  # killed before its second input
+    with pytest.raises(LayoutError, match=r"no manifest from shard 1/3; run it first"):
+        extract.merge_shards(out)
+    shard_manifest(out, 1, 3, {"b": entry()})
+    with pytest.raises(LayoutError, match=r"shard 2/3 has recorded 1 of its 2 inputs; run it again"):
+        extract.merge_shards(out)
+    shard_manifest(out, 2, 3, {"c": entry(), "f": entry()})
+    shard_manifest(out, 0, 2, {"a": entry()})  # from an earlier split into two
+    with pytest.raises(LayoutError, match="shards of different splits"):
+        extract.merge_shards(out)
+    (out / "manifest.shard-0-of-2.json").unlink()
+    # An earlier run's manifest: entries no shard redid stay, the shards' newer ones replace theirs.
+    extract._write_manifest(out, {"backend": "mp", "files": {"d": entry(), "z": entry()}})
+
+    assert cli.main(["extract", "--out", str(out), "--merge"]) == 1  # d failed
+    assert "5 inputs extracted (10 frames), 1 failed; manifest: " in capsys.readouterr().out
+    merged = json.loads((out / "manifest.json").read_text())
+    assert merged == {"backend": "mp", "files": {k: entry("error" if k == "d" else "ok") for k in "abcdfz"}}
+    assert list(out.iterdir()) == [out / "manifest.json"]
+
+
+def test_cli_shard_and_merge_options_are_checked(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["extract", "--videos", "v", "--out", "o", "--shard", "2/2"])
+    assert "'2/2': K must be 0 to N-1" in capsys.readouterr().err
+    assert cli.main(["extract", "--out", str(tmp_path), "--merge", "--shard", "0/2"]) == 2
+    assert "--merge takes only --out" in capsys.readouterr().err
+    assert cli.main(["extract", "--out", str(tmp_path)]) == 2
+    assert "--videos is required (unless --merge)" in capsys.readouterr().err
+
+
+def test_two_shards_write_the_files_one_run_writes(tmp_path):
+    """Shards run at once into one folder, then merge: the same poses and manifest as one run."""
+    needs_mediapipe()
+    import cv2
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    capture = cv2.VideoCapture(str(MEDIA / "carphone_pristine.mp4"))
+    frames = [capture.read()[1] for _ in range(10)]  # 10 of its 120 frames: a short clip, cheap to track
+    capture.release()
+    writer = cv2.VideoWriter(str(videos / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30, frames[0].shape[1::-1])
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    (videos / "frames").mkdir()
+    for i, frame in enumerate(frames[:3]):
+        cv2.imwrite(str(videos / "frames" / f"frame{i}.jpg"), frame)
+    (videos / "messi").mkdir()
+    shutil.copy(MEDIA / "messi5.jpg", videos / "messi" / "0001.jpg")
+    messi = cv2.imread(str(MEDIA / "messi5.jpg"))
+    (videos / "small").mkdir()
+    cv2.imwrite(str(videos / "small" / "0001.png"), cv2.resize(messi, None, fx=0.5, fy=0.5))
+    (videos / "broken.avi").write_bytes(b"RIFF\x00\x00 this is not a video")
+
+    one, sharded = tmp_path / "one", tmp_path / "sharded"
+    assert cli.main(["extract", "--videos", str(videos), "--out", str(one), "--workers", "1", "--quiet"]) == 1
+    command = [sys.executable, "-m", "slt_jax.cli", "extract", "--videos", str(videos), "--out", str(sharded),
+               "--workers", "1", "--quiet", "--shard"]
+    shards = [subprocess.Popen(command + [f"{k}/2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for k in range(2)]
+    outputs = [p.communicate(timeout=300) for p in shards]
+    assert [p.returncode for p in shards] == [1, 0], outputs  # broken.avi is in shard 0 (ids in order)
+    assert "2 inputs extracted" in outputs[0][0] and "1 failed" in outputs[0][0]
+    assert sorted(p.name for p in sharded.glob("manifest*")) == ["manifest.shard-0-of-2.json",
+                                                                  "manifest.shard-1-of-2.json"]
+    assert cli.main(["extract", "--out", str(sharded), "--merge"]) == 1
+
+    files = lambda root: sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert files(one) == files(sharded) == ["manifest.json", "poses/clip.npy", "poses/frames.npy",
+                                            "poses/messi.npy", "poses/small.npy"]
+    for name in files(one)[1:]:
+        np.testing.assert_array_equal(np.load(one / name), np.load(sharded / name))
+    untimed = lambda root: {k: {f: v for f, v in e.items() if f != "ms_per_frame"}
+                            for k, e in json.loads((root / "manifest.json").read_text())["files"].items()}
+    assert untimed(one) == untimed(sharded)
+    assert json.loads((one / "manifest.json").read_text())["backend"] == json.loads(
+        (sharded / "manifest.json").read_text())["backend"]
