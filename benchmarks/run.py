@@ -1,6 +1,7 @@
 """Speed of slt-jax beside the authors' PyTorch architecture, on this machine, in one run.
 
     python -m benchmarks.run [--corpus DIR] [--out results.json] [--doc docs/benchmarks.md]
+    python -m benchmarks.run --smoke [--out smoke.json]   # the same code in seconds; figures meaningless
 
 Every figure is a median over repeats after a warm-up call (compilation excluded). Figures that
 are compared with each other are timed in the same rounds, one call each in turn, so a change
@@ -330,6 +331,18 @@ def run_all(shape: Shape, repeats: int, corpus: Path | None, profile: bool) -> d
     return results
 
 
+SMOKE_SHAPE = Shape(batch=4, frames=8, tokens=4, vocab=12)
+
+
+def smoke_run() -> dict[str, Any]:
+    """Each kind of figure once, for the tiny config at a small shape, 2 seeds: checks that the
+    benchmark runs (on a new backend, say) in seconds; its figures measure nothing."""
+    shape = SMOKE_SHAPE
+    return {"machine": machine(), "shape": shape._asdict(), "repeats": 1, "smoke": True,
+            "train_tiny": train_figures("tiny", shape, 1), "decode_tiny": decode_figures("tiny", shape, 1),
+            "sweep": sweep_figures("tiny", shape, 1, seeds=2), "costs_tiny": cost_figures("tiny", shape, 1)}
+
+
 def ensure_corpus(corpus: Path, workers: int) -> Path:
     """The `gsl` synthetic corpus at `corpus`, written (or finished) first when incomplete."""
     from slt_jax.synth.corpus import write_corpus
@@ -347,11 +360,15 @@ def main() -> None:
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the per-op profile")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--doc", type=Path, help="rewrite the generated section of this markdown file")
+    parser.add_argument("--smoke", action="store_true", help="tiny config, small shape, one round, no corpus, "
+                        "no profile: checks the code path in seconds (benchmarks/accelerator.sh --smoke)")
     args = parser.parse_args()
+    if args.smoke and (args.doc or args.corpus):
+        parser.error("--smoke takes no --doc or --corpus: its figures measure nothing")
     reuse_freed_memory()  # as `slt-jax` does, before the first JAX computation
     warnings.filterwarnings("ignore", message=".*nested tensors.*")  # the twin's eval fast path
     corpus = ensure_corpus(args.corpus, os.cpu_count() or 1) if args.corpus else None
-    results = run_all(Shape(), args.repeats, corpus, args.profile)
+    results = smoke_run() if args.smoke else run_all(Shape(), args.repeats, corpus, args.profile)
     print(json.dumps(results, indent=2))
     if args.out:
         from slt_jax.layout import write_json
