@@ -1,6 +1,7 @@
 """extract_attention and run_with_cache, checked against the model's own decoding."""
 
 import dataclasses
+import functools
 import subprocess
 import sys
 
@@ -137,3 +138,14 @@ def test_greedy_and_teacher_forced_records_share_one_compilation(params, batch):
     forced = rec.extract_attention(params, batch, "causal", max_len=L + 3, teacher_forced=True)
     assert rec._extract._cache_size() == before + 1
     assert forced.teacher_forced and not greedy.teacher_forced
+
+
+@pytest.mark.parametrize("mode", rec.MODES)
+def test_a_record_made_a_row_at_a_time_is_the_same(params, batch, mode, monkeypatch):
+    whole = rec.extract_attention(params, batch, mode)
+    monkeypatch.setattr(rec, "GROUP_FRAMES", 1)  # in_row_groups: one row per group
+    original = rec._extract.__wrapped__
+    retraced = functools.wraps(original)(lambda *a, **k: original(*a, **k))  # a new function: no cached trace
+    monkeypatch.setattr(rec, "_extract", jax.jit(retraced, static_argnames=("model", "mode", "max_len", "layer")))
+    grouped = rec.extract_attention(params, batch, mode)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), whole, grouped)

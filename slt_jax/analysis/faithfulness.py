@@ -12,8 +12,10 @@ cross-attention then ignore it, exactly as they ignore the frames that pad a bat
 
 A faithful attention map makes the top-attended deletion hurt clearly more than random deletion.
 The mask helpers are pure and vmappable. Each re-scored gloss and each re-translated sample is an
-item with its own frames deleted; the items run through one compiled program in calls of ITEMS,
-so a batch compiles once, whatever the number of items, and rows nobody reads cost nothing.
+item with its own frames deleted; the items run through one compiled program in calls of
+GROUP_FRAMES // T items, so a batch compiles once, whatever the number of items, and rows nobody
+reads cost nothing. (On the 2-core VM an item of 128 frames took 1.9 ms of CPU in calls of 64
+items, 0.55 ms in calls of 8: memory traffic, not arithmetic, is the cost.)
 """
 
 from __future__ import annotations
@@ -25,13 +27,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from slt_jax.analysis.record import model_for
+from slt_jax.analysis.record import GROUP_FRAMES, in_row_groups, model_for
 from slt_jax.config import PAD
 from slt_jax.decode import greedy_decode
 from slt_jax.model import Transformer
 
 FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.5)
-ITEMS = 64  # items per call of the deletion tests' compiled programs (per item, 64 ran faster than 128 or 256)
 
 
 def top_fraction_mask(scores_T, frame_mask_T, fraction: float) -> jax.Array:
@@ -86,13 +87,13 @@ def _item_translations(model, params, frames_BxTxF, frame_mask_BxT, row_C, delet
     return greedy_decode(model, params, frames_BxTxF[row_C], frame_mask_BxT[row_C] & ~deleted_CxT, max_len)
 
 
-def _in_chunks(fn, *items):
-    """`fn` over the items (numpy arrays with a leading item axis) in calls of ITEMS items each,
-    the last call padded with copies of the first item; the results concatenated, padding dropped.
-    One compiled shape per bucket, whatever the number of items. At least one item."""
-    n = len(items[0])
-    padded = [np.concatenate([x, np.repeat(x[:1], -n % ITEMS, 0)]) for x in items]
-    out = [fn(*(x[s:s + ITEMS] for x in padded)) for s in range(0, n + (-n % ITEMS), ITEMS)]
+def _in_chunks(fn, frames: int, *items):
+    """`fn` over the items (numpy arrays with a leading item axis) in calls of GROUP_FRAMES // frames
+    items each, the last call padded with copies of the first item; the results concatenated,
+    padding dropped. One compiled shape per length, whatever the number of items. At least one item."""
+    n, size = len(items[0]), max(GROUP_FRAMES // frames, 1)
+    padded = [np.concatenate([x, np.repeat(x[:1], -n % size, 0)]) for x in items]
+    out = [fn(*(x[s:s + size] for x in padded)) for s in range(0, n + (-n % size), size)]
     return np.concatenate(jax.device_get(out))[:n]
 
 
@@ -143,8 +144,9 @@ def gloss_deletion(params, batch, scores_BxLxT, fractions=FRACTIONS, seed: int =
         deleted_IxT = np.concatenate([np.zeros((len(pairs), t), bool), deleted_2xKxNxT[:, :, pairs].reshape(-1, t)])
         pair_I = np.tile(pairs, 1 + 2 * k)
         score = functools.partial(_item_log_probs, model, params, *args)
-        values = _in_chunks(score, (pair_I // l).astype(np.int32), (pair_I % l).astype(np.int32),
-                            deleted_IxT[:, :args[0].shape[1]])
+        length = args[0].shape[1]
+        values = _in_chunks(score, length, (pair_I // l).astype(np.int32), (pair_I % l).astype(np.int32),
+                            deleted_IxT[:, :length])
         out[:, pairs] = values.reshape(1 + 2 * k, len(pairs))
     out = out.reshape(1 + 2 * k, b, l)
     return {"intact": out[0], "top": out[1:1 + k], "random": out[1 + k:]}
@@ -173,7 +175,7 @@ def translation_deletion(params, batch, scores_BxT, fractions=FRACTIONS, seed: i
     if len(rows):
         decode = lambda row_C, deleted_CxT: _item_translations(model, params, frames_BxTxF, mask_BxT, row_C,
                                                                deleted_CxT, max_len)
-        tokens = _in_chunks(decode, np.tile(rows, 2 * k).astype(np.int32),
+        tokens = _in_chunks(decode, t, np.tile(rows, 2 * k).astype(np.int32),
                             deleted_2xKxBxT[:, :, rows, :t].reshape(-1, t))
         out[:, rows] = tokens.reshape(2 * k, len(rows), max_len)
     return {"top": out[:k], "random": out[k:]}
@@ -195,10 +197,12 @@ def _uniform_cross_attention(next_fun, args, kwargs, context):
 def _uniform(model, params, frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL, max_len: int):
     # The interceptor acts while tracing, so it must run inside this jit and call the
     # un-jitted decoder: a cached `greedy_decode` executable would not see it.
-    with nn.intercept_methods(_uniform_cross_attention):
+    def rows(frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL):
         log_probs = _reference_log_probs(model, params, frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL)
-        tokens = greedy_decode.__wrapped__(model, params, frames_BxTxF, frame_mask_BxT, max_len)
-    return log_probs, tokens
+        return log_probs, greedy_decode.__wrapped__(model, params, frames_BxTxF, frame_mask_BxT, max_len)
+
+    with nn.intercept_methods(_uniform_cross_attention):
+        return in_row_groups(rows, frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL)
 
 
 def uniform_cross_attention(params, batch) -> dict[str, jax.Array]:
