@@ -149,3 +149,21 @@ def test_a_record_made_a_row_at_a_time_is_the_same(params, batch, mode, monkeypa
     monkeypatch.setattr(rec, "_extract", jax.jit(retraced, static_argnames=("model", "mode", "max_len", "layer")))
     grouped = rec.extract_attention(params, batch, mode)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), whole, grouped)
+
+
+@pytest.mark.parametrize("mode", rec.MODES)
+def test_padded_vocabulary_and_frames_change_no_record(batch, mode):
+    pointwise = dataclasses.replace(TINY, kernel_size=1, init="flax")  # pad_frames' condition
+    params = jax.jit(Transformer(pointwise).init)(jax.random.key(10), batch["frames"], batch["frame_mask"],
+                                                  batch["decoder_input"])["params"]
+    record = rec.extract_attention(params, batch, mode)
+    padded = rec.extract_attention(rec.pad_vocab(params, multiple=16), rec.pad_frames(batch, T + 5), mode)
+    assert padded.cross_pattern_BxSxHxT.shape[-1] == T + 5
+    assert not np.asarray(padded.cross_pattern_BxSxHxT)[..., T:].any()  # padded frames get no attention
+    np.testing.assert_array_equal(padded.tokens_BxS, record.tokens_BxS)
+    for name in ("log_probs_BxS", "attn_out_BxSxQxD", "cross_attn_out_BxSxQxD"):
+        np.testing.assert_allclose(getattr(padded, name), getattr(record, name), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(padded.cross_pattern_BxSxHxT)[..., :T], record.cross_pattern_BxSxHxT,
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(padded.encoder_pattern_BxHxTxT)[..., :T, :T],
+                               record.encoder_pattern_BxHxTxT, rtol=1e-5, atol=1e-5)

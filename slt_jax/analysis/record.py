@@ -34,6 +34,7 @@ from slt_jax.model import Transformer
 
 MODES = ("paper", "causal")
 GROUP_FRAMES = 1024  # rows x frames the compiled analyses process at a time (`in_row_groups`)
+VOCAB_MULTIPLE = 64  # `pad_vocab`
 
 
 @struct.dataclass
@@ -120,6 +121,48 @@ def model_for(params, batch, max_len: int, sow: bool = True) -> Transformer:
     """The Transformer of `params`, its positional table long enough for `batch` and `max_len` steps."""
     length = max(ModelConfig.max_len, batch["frames"].shape[1], max_len)
     return Transformer(config_from_params(params, length, sow))
+
+
+def pad_vocab(params, multiple: int = VOCAB_MULTIPLE):
+    """The parameters with the vocabulary padded to a multiple of `multiple` by tokens never fed
+    and never predicted (logit -1e9: exp underflows to exactly 0), so every log-probability and
+    argmax over the real tokens is what it was. Configs that differ only in their vocabulary
+    (gloss16 and text16) then share every compiled program."""
+    vocab = params["logits"]["bias"].shape[0]
+    pad = -vocab % multiple
+    if not pad:
+        return params
+    logits, embed = params["logits"], params["token_embed"]["embedding"]
+    return params | jax.device_put({
+        "logits": logits | {"kernel": np.pad(logits["kernel"], ((0, 0), (0, pad))),
+                            "bias": np.pad(logits["bias"], (0, pad), constant_values=-1e9)},
+        "token_embed": params["token_embed"] | {"embedding": np.pad(embed, ((0, pad), (0, 0)))},
+    })
+
+
+def pad_frames(batch: dict, length: int) -> dict:
+    """The batch with its frame axis padded to `length` with masked zero frames.
+
+    With pointwise frame convolutions (model.kernel_size 1, every preset) no record or analysis
+    changes, so with every batch of a split padded to its longest bucket each compiled program
+    serves the whole split (and every seed of a config), not one bucket; the random deletions stay
+    the same too (`jax.random.uniform` of a longer row extends the shorter one's). Wider kernels
+    see past the last real frame: the second convolution reads the first one's output on the
+    padding, so a sample that filled its bucket would change.
+    """
+    pad = length - batch["frames"].shape[1]
+    return batch | {"frames": np.pad(batch["frames"], ((0, 0), (0, pad), (0, 0))),
+                    "frame_mask": np.pad(batch["frame_mask"], ((0, 0), (0, pad)))}
+
+
+def split_length(examples, config) -> int:
+    """The frame length to pad every batch of a split to (`pad_frames`): the split's longest length
+    bucket when the frame convolutions are pointwise, else 0 (each batch keeps its own)."""
+    from slt_jax import data
+
+    if config.model.kernel_size != 1:
+        return 0
+    return max(data.bucket_length(len(ex.frames), config.data) for ex in examples)
 
 
 def _fit(x_BxL, length: int, fill) -> np.ndarray:

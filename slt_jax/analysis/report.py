@@ -48,13 +48,12 @@ from slt_jax import data
 from slt_jax.analysis import alignment as al
 from slt_jax.analysis import faithfulness as fa
 from slt_jax.analysis import figures, views
-from slt_jax.analysis.record import AttentionRecord, extract_attention
+from slt_jax.analysis.record import AttentionRecord, extract_attention, pad_frames, pad_vocab, split_length
 from slt_jax.config import EOS, PAD
 from slt_jax.layout import write_json
 from slt_jax.metrics import wer
 from slt_jax.train import load_run
 
-VOCAB_MULTIPLE = 64
 ALIGNMENT_KEYS = ("diagonality", "diagonal_mass", "monotonicity", "window_mass", "n_peaks")
 
 
@@ -116,33 +115,6 @@ def _alignment_summary(scores: dict, include: np.ndarray, boundaries: np.ndarray
 
 def _gloss_mean(values_NxS, gloss_NxS) -> float:
     return float(np.sum(np.where(gloss_NxS, values_NxS, 0.0)) / max(gloss_NxS.sum(), 1))
-
-
-def _pad_vocab(params, multiple: int = VOCAB_MULTIPLE):
-    """The parameters with the vocabulary padded to a multiple of `multiple` by tokens never fed
-    and never predicted (logit -1e9: exp underflows to exactly 0), so every log-probability and
-    argmax over the real tokens is what it was. Configs that differ only in their vocabulary
-    (gloss16 and text16) then share every compiled program."""
-    vocab = params["logits"]["bias"].shape[0]
-    pad = -vocab % multiple
-    if not pad:
-        return params
-    logits, embed = params["logits"], params["token_embed"]["embedding"]
-    return params | jax.device_put({
-        "logits": logits | {"kernel": np.pad(logits["kernel"], ((0, 0), (0, pad))),
-                            "bias": np.pad(logits["bias"], (0, pad), constant_values=-1e9)},
-        "token_embed": params["token_embed"] | {"embedding": np.pad(embed, ((0, pad), (0, 0)))},
-    })
-
-
-def _pad_frames(batch: dict, length: int) -> dict:
-    """The batch with its frame axis padded to `length`. Padded frames are masked, so no analysis
-    changes; every batch of a split then has one shape and each program compiles once per run
-    (and once for all seeds of a config), not once per length bucket. The random deletions stay
-    the same as they draw per frame (`jax.random.uniform` of a longer row extends the shorter one)."""
-    pad = length - batch["frames"].shape[1]
-    return batch | {"frames": np.pad(batch["frames"], ((0, 0), (0, pad), (0, 0))),
-                    "frame_mask": np.pad(batch["frame_mask"], ((0, 0), (0, pad)))}
 
 
 def _batch_part(params, batch, frames: int, fractions, tolerance: float, seed: int, max_frames: int):
@@ -213,14 +185,15 @@ def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None
     if sample_id is not None and sample_id not in {ex.id for ex in examples}:
         raise ValueError(f"sample {sample_id!r} is not in the {split} split of {data_dir}")
     batch_size = config.train.batch_size
-    longest = max(data.bucket_length(len(ex.frames), config.data) for ex in examples)
-    params = _pad_vocab(run.params)
+    longest = split_length(examples, config)  # one shape for the whole split (record.pad_frames)
+    params = pad_vocab(run.params)
     parts, shown, shown_lengths = [], {}, set()
     batches = data.make_batches(examples, config.data, batch_size)
     for i, batch in enumerate(tqdm(batches, total=data.n_batches(examples, config.data, batch_size),
                                    desc=f"analyze {split}", unit="batch", disable=not progress)):
-        part, greedy, lengths, correct = _batch_part(params, _pad_frames(batch, longest), batch["frames"].shape[1],
-                                                     fractions, tolerance, seed + i, config.data.max_frames)
+        own = batch["frames"].shape[1]
+        part, greedy, lengths, correct = _batch_part(params, pad_frames(batch, max(longest, own)), own, fractions,
+                                                     tolerance, seed + i, config.data.max_frames)
         parts.append(part)
         for row in np.flatnonzero(batch["sample_mask"]):
             example = examples[batch["index"][row]]
