@@ -33,7 +33,7 @@ import numpy as np
 
 from slt_jax import data
 from slt_jax.analysis import paper
-from slt_jax.analysis.record import extract_attention
+from slt_jax.analysis.record import extract_attention, pad_frames, pad_vocab, split_length
 from slt_jax.layout import LANDMARK_GROUPS, load_pose, read_annotations, read_metadata, write_text
 from slt_jax.synth import landmarks as lm
 from slt_jax.train import best_epoch, load_run
@@ -160,8 +160,11 @@ def viewer_data(run, split: str = "test", data_dir=None, mode: str = "causal") -
     fields = ("tokens_BxS", "length_B", "log_probs_BxS", "cross_pattern_BxSxHxT", "self_pattern_BxSxHxS",
               "encoder_pattern_BxHxTxT", "frame_mask_BxT", "target_BxS", "gloss_spans_BxSx2", "correct_B")
     samples = {}
+    # Padded as analyze pads (record.pad_frames, pad_vocab): the same shapes, so the record reuses
+    # analyze's compiled program (and other seeds' and configs') instead of compiling per bucket.
+    longest, params = split_length(examples, run.config), pad_vocab(run.params)
     for batch in data.make_batches(examples, config, run.config.train.batch_size):
-        record = extract_attention(run.params, batch, mode)
+        record = extract_attention(params, pad_frames(batch, max(longest, batch["frames"].shape[1])), mode)
         arrays = jax.device_get({name: getattr(record, name) for name in fields}
                                 | {"share_BxS": _self_share(record.attn_out_BxSxQxD, record.cross_attn_out_BxSxQxD)})
         length = batch["frames"].shape[1]
