@@ -167,16 +167,22 @@ def _timing_lines(summary: dict) -> list[str]:
 
 
 def _analyze_all(configs, runs_dir: Path, out: Path, seeds: int, progress: bool) -> dict[str, list[dict]]:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from slt_jax.analysis.report import analyze
     from slt_jax.analysis.viewer import ensure_viewer
 
-    def analysis(config_name: str, k: int, run: Path) -> dict:
+    def analysis(config_name: str, k: int, run: Path, drawing) -> dict | Future:
         target = out / "analysis" / config_name / f"seed_{k}"
         ensure_viewer(run, target)  # viewer.html (docs/viewer.md): a second or two, redone only for new parameters
-        return cached_results(target / "analysis.json", run) or analyze(run, "test", target, progress=progress)
+        return cached_results(target / "analysis.json", run) or analyze(run, "test", target, progress=progress,
+                                                                          draw_in=drawing)
 
-    return {config.name: [analysis(config.name, k, run) for k, run in enumerate(seed_dirs(runs_dir, config.name, seeds))]
-            for config in configs}
+    # Each run's figures are drawn in a second thread while the next run computes (docs/benchmarks.md).
+    with ThreadPoolExecutor(1) as drawing:
+        pending = {config.name: [analysis(config.name, k, run, drawing)
+                                 for k, run in enumerate(seed_dirs(runs_dir, config.name, seeds))] for config in configs}
+    return {name: [a.result() if isinstance(a, Future) else a for a in per_seed] for name, per_seed in pending.items()}
 
 
 def median_seed(scores: list[dict]) -> int:

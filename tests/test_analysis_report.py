@@ -65,3 +65,17 @@ def test_pose_points_undo_feature_selection():
     np.testing.assert_allclose(xy[body], pose[0, 0, body, :2])
     np.testing.assert_allclose(xy[right], pose[0, 0, right, :2])
     assert np.isnan(xy[slice(*LANDMARK_GROUPS["left_hand"])]).all() and np.isnan(xy[slice(*LANDMARK_GROUPS["face"])]).all()
+
+
+def test_figures_drawn_in_an_executor_come_with_the_future(run_dir, analysis, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from slt_jax.analysis.report import analyze
+
+    with ThreadPoolExecutor(1) as drawing:
+        future = analyze(run_dir, out=tmp_path, fractions=(0.2, 0.5), progress=False, draw_in=drawing)
+    results = future.result()
+    assert set(results["figures"]) == FIGURES and all((tmp_path / name).is_file() for name in FIGURES)
+    written = json.loads((tmp_path / "analysis.json").read_text())
+    assert written == json.loads(json.dumps(results)) and list(written) == list(analysis[1])  # same keys, same order
+    assert {k: v for k, v in written.items() if k != "run"} == {k: v for k, v in analysis[1].items() if k != "run"}

@@ -38,7 +38,7 @@ The span-based keys (alignment_accuracy, boundary_*) are null without gloss_span
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 
 import jax
@@ -168,7 +168,8 @@ def _batch_part(params, batch, frames: int, fractions, tolerance: float, seed: i
 
 
 def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None, data_dir=None,
-            fractions=fa.FRACTIONS, tolerance: float = 2.0, seed: int = 0, progress: bool = True) -> dict:
+            fractions=fa.FRACTIONS, tolerance: float = 2.0, seed: int = 0, progress: bool = True,
+            draw_in: Executor | None = None) -> dict | Future:
     """Runs every analysis on a split, writes the figures and analysis.json, returns the scalars.
 
     Args:
@@ -182,6 +183,9 @@ def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None
       tolerance: boundary F1 tolerance, in sampled frames.
       seed: for the random deletions.
       progress: show a progress bar over batches.
+      draw_in: an executor with one worker (matplotlib is not thread-safe) to draw the figures
+        and write analysis.json in; analyze then returns a Future of the scalars at once, and the
+        caller's next analysis computes while these figures are drawn (reproduce does this).
     """
     from tqdm import tqdm
 
@@ -218,12 +222,17 @@ def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None
     main = shown[sample_id] if sample_id else min(
         shown.values(), key=lambda v: (not v["correct"], abs(len(v["tokens"]) - 4)))  # 3 glosses + <eos>
     results["sample"] = {k: main[k] for k in ("id", "reference", "hypothesis", "correct")}
-    results["figures"] = _draw(merged, main, [v for v in shown.values() if v is not main][:3], results, out,
-                               config, fractions)
+    results["figures"] = None  # drawn last, in this place among the keys
     results |= {"run": str(workdir), "epoch": run.epoch, "split": split, "config": config.name,
                 "target": config.data.target, "mode": "paper"}
-    write_json(out / "analysis.json", results)
-    return results
+
+    def finish() -> dict:
+        results["figures"] = _draw(merged, main, [v for v in shown.values() if v is not main][:3], results, out,
+                                   config, fractions)
+        write_json(out / "analysis.json", results)
+        return results
+
+    return draw_in.submit(finish) if draw_in else finish()
 
 
 def _by_length(m: dict, later, calls) -> dict:
