@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "slt_jax.prepare.commands",
     "slt_jax.synth.commands",
     "slt_jax.ablate",
+    "slt_jax.study",
 )
 
 

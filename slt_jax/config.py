@@ -33,6 +33,10 @@ class DataConfig:
     # "random" as the authors (their test transform draws one too), from a fixed seed per sample
     # (data.EVAL_SAMPLING_SEED) so that scores stay reproducible. Training always draws at random.
     eval_sampling: str = "first"
+    # A negative control for the alignment analyses (docs/findings.md): each sample's sampled
+    # frames in a fixed random order (data.frame_order), so that the video has no time order for
+    # attention to follow; gloss spans keep their places in time.
+    shuffle_frames: bool = False
     max_frames: int = 220  # after sampling
     max_tokens: int = 20  # decoder positions, <bos>/<eos> included
     buckets: tuple[int, ...] = (32, 64, 128, 220)  # padded frame lengths; the last = max_frames

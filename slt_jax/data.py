@@ -111,6 +111,12 @@ def eval_frame_rng(example_id: str, config: DataConfig) -> np.random.Generator |
     return np.random.default_rng([EVAL_SAMPLING_SEED, zlib.crc32(example_id.encode("utf-8"))])
 
 
+def frame_order(example_id: str, n_frames: int) -> np.ndarray:
+    """`data.shuffle_frames`: sample `example_id`'s fixed permutation of its n sampled frames,
+    the same in training and evaluation."""
+    return np.random.default_rng([EVAL_SAMPLING_SEED, zlib.crc32(example_id.encode("utf-8")), n_frames]).permutation(n_frames)
+
+
 def map_spans(spans: np.ndarray, frame_indices: np.ndarray) -> np.ndarray:
     """Original-frame spans [s, e) -> spans over the sampled frames whose index lies in [s, e)."""
     return np.searchsorted(frame_indices, spans, side="left").astype(np.int32)
@@ -137,7 +143,7 @@ def _encode_batch(examples: Sequence[Example], indices: Sequence[int], length: i
         ex = examples[i]
         frame_rng = rng if rng is not None else eval_frame_rng(ex.id, config)
         picked = sample_frames(len(ex.frames), config.sample_rate, frame_rng)[:length]
-        frames = ex.frames[picked]
+        frames = ex.frames[picked[frame_order(ex.id, len(picked))] if config.shuffle_frames else picked]
         batch["frames"][row, : len(frames)] = frames
         batch["frame_mask"][row, : len(frames)] = np.any(frames != 0, axis=-1)
         tokens = ex.tokens[: max_tokens - 1]

@@ -25,6 +25,7 @@ import numpy as np
 
 from slt_jax.config import REPRODUCE_RECIPE, get_config, recipe_name
 from slt_jax.layout import write_json, write_text
+from slt_jax.study import load_study, study_tables
 from slt_jax.sweep import mean_std, seed_dirs, sweep
 from slt_jax.train import cached_results, lower_is_better
 
@@ -32,7 +33,7 @@ CONFIGS = ("gloss16", "gloss32", "gloss64", "text16")
 # Dropout masks from a keyed hash instead of threefry bits: the same Bernoulli(0.8) keep rate at a
 # fraction of the CPU cost (docs/benchmarks.md), so the default fits its time budget.
 OVERRIDES = ("model.dropout_rng=hash",)
-SYNTHETIC_PRESETS = ("tiny", "small", "gsl")
+SYNTHETIC_PRESETS = ("tiny", "small", "novel", "gsl")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,6 +229,7 @@ def reproduce(out, corpus: str = "small", seeds: int = 2, configs=CONFIGS, epoch
         "scores": scores, "claims": check_claims(analyses),
         "median_seed": {name: median_seed(s) for name, s in scores.items()},
         "analyses": analyses, "training": training, "undertrained": undertrained_note(training, epochs),
+        "study": load_study(out / "study"),
         "timings": timings, "timings_all_runs": _accumulated(out / "summary.json", timings),
         "machine": f"{platform.machine()}, {platform.python_version()}",
     }
@@ -300,9 +302,33 @@ def render_markdown(summary: dict) -> str:
              "## Table 1\n", summary["table1"],
              "## The paper's conclusions as checks\n", _markdown_table(_claim_rows(summary["claims"])),
              "## Alignment and faithfulness (mean ± std over seeds)\n", _markdown_table(alignment_table(summary["analyses"])),
+             f"## {STUDY_TITLE}\n", *_study_markdown(summary.get("study")),
              "## Training\n", "".join(f"- {line}\n" for line in _training_lines(summary["training"])),
              "## Timings\n", "".join(f"- {line}\n" for line in _timing_lines(summary))]
     return "\n".join(parts)
+
+
+STUDY_TITLE = "When do the conclusions hold? Controls and one factor at a time"
+STUDY_MISSING = ("Not run yet: `slt-jax study --out OUT/study` trains and analyses the study's cells (positive and "
+                 "negative controls, one factor changed at a time, 3 seeds each; hours on 2 cores), then run "
+                 "`slt-jax reproduce` again to add them here. docs/findings.md gives the measured results.")
+
+
+def _study_markdown(study: dict | None) -> list[str]:
+    if study is None:
+        return [STUDY_MISSING + "\n"]
+    checks, cells = study_tables(study)
+    return ["The paper's six checks in each condition (value, mean ± std over seeds; docs/findings.md):\n", checks,
+            "Per cell:\n", cells, "![study](study/study.png)\n"]
+
+
+def _study_html(study: dict | None) -> str:
+    if study is None:
+        return f"<p>{_code_spans(STUDY_MISSING)}</p>"
+    checks, cells = study_tables(study)
+    return (f"<p>The paper's six checks in each condition (value, mean ± std over seeds; docs/findings.md):</p>"
+            f"{_html_table(_table1_rows(checks))}<p>Per cell:</p>{_html_table(_table1_rows(cells))}"
+            f'<figure><img src="study/study.png" alt="study"></figure>')
 
 
 def _html_table(rows: list[list[str]], verdict_col: int | None = None) -> str:
@@ -371,6 +397,8 @@ def render_html(summary: dict, out: Path) -> str:
 {_html_table(_claim_rows(summary['claims']), verdict_col=5)}
 <h2>Alignment and faithfulness (mean ± std over seeds)</h2>
 {_html_table(alignment_table(summary['analyses']))}
+<h2>{STUDY_TITLE}</h2>
+{_study_html(summary.get('study'))}
 <h2>Figures</h2>
 {''.join(figures)}
 <h2>Settings and timings</h2>

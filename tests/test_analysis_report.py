@@ -65,6 +65,9 @@ def test_pose_points_undo_feature_selection():
     np.testing.assert_allclose(xy[body], pose[0, 0, body, :2])
     np.testing.assert_allclose(xy[right], pose[0, 0, right, :2])
     assert np.isnan(xy[slice(*LANDMARK_GROUPS["left_hand"])]).all() and np.isnan(xy[slice(*LANDMARK_GROUPS["face"])]).all()
+    # With hand shapes and velocities after the positions, the positions are still read.
+    extra = DataConfig(hand_norm=True, velocity=True)
+    np.testing.assert_allclose(pose_points(select_features(pose, extra)[0], extra.groups)[body], pose[0, 0, body, :2])
 
 
 def test_figures_drawn_in_an_executor_come_with_the_future(run_dir, analysis, tmp_path):

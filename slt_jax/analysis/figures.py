@@ -22,11 +22,15 @@ DIFFERENCE_LIMIT = 0.15  # the paper's colour range for self - cross
 
 
 def pose_points(features_F: np.ndarray, groups: Sequence[str], use_3d: bool = False) -> np.ndarray:
-    """One frame's features back to (543, 2) landmark positions; absent points are NaN."""
+    """One frame's features back to (543, 2) landmark positions; absent points are NaN.
+
+    Reads the positions block, which comes first (slt_jax.features); with `body_norm` its
+    positions are in shoulder widths, not pixels, and draw the same shape.
+    """
     per_point = 3 if use_3d else 2
     xy = np.full((N_LANDMARKS, 2), np.nan)
-    flat = np.asarray(features_F, float).reshape(-1, per_point)[:, :2]
     indices = np.concatenate([np.arange(*LANDMARK_GROUPS[g]) for g in groups])
+    flat = np.asarray(features_F, float)[: len(indices) * per_point].reshape(-1, per_point)[:, :2]
     xy[indices] = np.where(np.all(flat == 0, axis=1, keepdims=True), np.nan, flat)  # 0 = undetected
     return xy
 

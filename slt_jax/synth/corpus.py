@@ -71,17 +71,32 @@ def _schedule(preset: Preset, seed: int) -> list[Planned]:
     return plan
 
 
+def _novel_sentences(rng: np.random.Generator, preset: Preset, glosses: list[language.Gloss],
+                     plan: list[Planned]) -> tuple[list[language.Sentence], list[Planned]]:
+    """A sentence per sample, lengths in GSL's proportions shuffled over the samples; each
+    sample is renamed after its own sentence."""
+    lengths = rng.permutation(sentence_lengths(len(plan), preset.max_glosses)).tolist()
+    sentences = language.make_novel_sentences(rng, glosses, lengths, [p.split != "train" for p in plan])
+    plan = [dataclasses.replace(p, id=f"signer{p.signer + 1}_rep{p.repetition + 1}_sentence{i:04d}", sentence=i)
+            for i, p in enumerate(plan)]
+    return sentences, plan
+
+
 def build_world(preset: Preset, seed: int) -> World:
     """Draws everything a corpus shares (fast: no poses)."""
     rng = _rng(seed, _LANGUAGE)
     glosses = language.make_glosses(rng, preset.glosses)
-    sentences = language.make_sentences(rng, glosses, sentence_lengths(preset.sentences, preset.max_glosses))
+    plan = _schedule(preset, seed)
+    if preset.novel_sentences:
+        sentences, plan = _novel_sentences(rng, preset, glosses, plan)
+    else:
+        sentences = language.make_sentences(rng, glosses, sentence_lengths(preset.sentences, preset.max_glosses))
     forms = lexicon.make_lexicon(_rng(seed, _LEXICON), preset.glosses)
     rng = _rng(seed, _SIGNERS)
     trainers = [k for k in range(preset.signers) if k != preset.test_signer]
     lefties = set(rng.choice(trainers, preset.left_handed, replace=False).tolist())
     people = [signers.sample_signer(rng, f"signer{k + 1}", k in lefties) for k in range(preset.signers)]
-    return World(preset, seed, glosses, forms, sentences, people, _schedule(preset, seed))
+    return World(preset, seed, glosses, forms, sentences, people, plan)
 
 
 def perform(world: World, index: int) -> motion.Performance:

@@ -239,3 +239,28 @@ def make_sentences(rng: np.random.Generator, glosses: list[Gloss], lengths: list
         seen.add(sentence.glosses)
         out[i] = sentence
     return [out[i] for i in range(len(lengths))]
+
+
+def make_novel_sentences(rng: np.random.Generator, glosses: list[Gloss], lengths: list[int],
+                         held_out: list[bool]) -> list[Sentence]:
+    """One sentence per sample, each a new combination where the grammar allows.
+
+    Training samples (`held_out[i]` False) avoid sentences drawn before when a few tries find
+    another; a held-out sample's sentence of two glosses or more never occurs in training nor in
+    another held-out sample, so translating it takes recognising its signs, not recalling it.
+    One-gloss sentences repeat: a lexicon has only so many.
+    """
+    pick = _Picker(rng, glosses)
+    seen, out = set(), {}
+    for i in sorted(range(len(lengths)), key=lambda i: (held_out[i], -lengths[i])):
+        tries = 1000 if held_out[i] else 20
+        for _ in range(tries):
+            sentence = make_sentence(rng, lengths[i], glosses, pick)
+            if sentence.glosses not in seen or lengths[i] == 1:
+                break
+        else:
+            if held_out[i]:
+                raise ValueError(f"cannot draw an unseen sentence of {lengths[i]} glosses from this lexicon")
+        seen.add(sentence.glosses)
+        out[i] = sentence
+    return [out[i] for i in range(len(lengths))]

@@ -31,6 +31,10 @@ class Preset:
     max_glosses: int  # longest sentence, in glosses
     tempo: float = 1.0  # multiplies every duration
     left_handed: int = 1  # how many signers sign with the left hand
+    # Every sample signs its own sentence (language.make_novel_sentences) instead of repeating
+    # `sentences` fixed ones: no held-out sentence can be memorised. `sentences` then counts the
+    # slots each repetition has.
+    novel_sentences: bool = False
 
     @property
     def samples(self) -> int:
@@ -43,6 +47,9 @@ PRESETS = {
                test_signer=2, val_repetitions=2, max_glosses=16),
         Preset("small", glosses=36, sentences=36, signers=7, repetitions=5, sentences_per_signer=30,
                test_signer=2, val_repetitions=2, max_glosses=16),
+        # `small` with a new sentence in every sample: the positive control of docs/findings.md.
+        Preset("novel", glosses=36, sentences=36, signers=7, repetitions=5, sentences_per_signer=30,
+               test_signer=2, val_repetitions=2, max_glosses=16, novel_sentences=True),
         Preset("tiny", glosses=10, sentences=8, signers=3, repetitions=3, sentences_per_signer=8,
                test_signer=2, val_repetitions=1, max_glosses=4, tempo=0.5, left_handed=0),
     )

@@ -1,0 +1,305 @@
+"""`slt-jax study`: when does cross-attention align with the signs? Controls, one factor at a time.
+
+Each cell is the paper's setting (gloss16, raw coordinates, the `small` corpus whose 36 sentences
+every signer repeats, the main job's recipe) with one factor changed, trained for several seeds
+as one vmapped program (`slt_jax.sweep`), then analysed: `slt-jax analyze` on every seed (the
+paper's figures and scores), and `analysis.heads.head_scores` (every head on its own, with a
+null for picking the best one, and where each gloss's attention falls). The `novel` corpus,
+where no held-out sentence occurs in training, is the positive control: a model that translates
+it has to find each sign. Its frames shuffled in time (`data.shuffle_frames`) are the negative
+control: no order is left for attention to follow.
+
+Layout under the study's folder (every step is reused when a previous run finished it):
+
+  corpus_<preset>/                    the synthetic corpora
+  <cell>/<config>/seed_<k>/           each cell's runs
+  analysis/<cell>/seed_<k>/           analysis.json, heads.json and the figures
+  study.json, study.md, study.png     per cell mean ± std over seeds; the six checks per condition
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from slt_jax.cli_args import add_quiet, add_recipe, add_seed, add_seeds
+from slt_jax.config import REPRODUCE_RECIPE
+from slt_jax.layout import write_json, write_text
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One trained condition: a corpus, a preset and what it changes from the paper's setting."""
+
+    name: str
+    corpus: str  # a synthetic preset (slt_jax.synth.presets)
+    config: str  # a model preset (slt_jax.config.PRESETS)
+    factor: str  # what differs from the paper's setting
+    overrides: tuple[str, ...] = ()
+    epochs: int | None = None  # cap; None: early stopping alone
+
+
+# In the order they run: the controls first, then one factor at a time on the paper's corpus.
+LONGER = ("train.patience=100",)
+NORMALISED = ("data.body_norm=sequence", "data.hand_norm=true")
+SHUFFLED = ("data.shuffle_frames=true",)
+CELLS = (
+    Cell("novel-gloss16", "novel", "gloss16", "corpus: new sentences (model and recipe unchanged)"),
+    Cell("novel-gloss16-patience100", "novel", "gloss16", "corpus: new sentences; patience 100, 110 epochs",
+         LONGER, epochs=110),
+    Cell("novel-gloss16-normalised-patience100", "novel", "gloss16",
+         "positive control: new sentences; patience 100; normalised features", LONGER + NORMALISED),
+    Cell("novel-gloss16-normalised-patience100-shuffled", "novel", "gloss16",
+         "negative control: the positive control with its frames shuffled", LONGER + NORMALISED + SHUFFLED),
+    Cell("novel-gloss64-normalised-patience100", "novel", "gloss64", "positive control at hidden size 64",
+         LONGER + NORMALISED),
+    Cell("novel-text16-normalised-patience100", "novel", "text16", "positive control, target: text",
+         LONGER + NORMALISED),
+    Cell("small-gloss16", "small", "gloss16", "none: the paper's setting"),
+    Cell("small-gloss16-50epochs", "small", "gloss16", "training length: 50 epochs", epochs=50),
+    Cell("small-gloss64", "small", "gloss64", "hidden size 64"),
+    Cell("small-text16", "small", "text16", "target: text"),
+    Cell("small-gloss16-normalised", "small", "gloss16", "features: normalised", NORMALISED),
+    Cell("small-gloss32", "small", "gloss32", "hidden size 32"),
+)
+CELLS_BY_NAME = {c.name: c for c in CELLS}
+
+# The six checks (reproduce.CLAIMS) per condition: which cell plays each config they compare.
+CONDITIONS = {
+    "paper's setting (small)": {"gloss16": "small-gloss16", "gloss64": "small-gloss64", "text16": "small-text16"},
+    "small, 50 epochs": {"gloss16": "small-gloss16-50epochs"},
+    "small, normalised features": {"gloss16": "small-gloss16-normalised"},
+    "novel, model and recipe unchanged": {"gloss16": "novel-gloss16"},
+    "novel, patience 100 (110 epochs)": {"gloss16": "novel-gloss16-patience100"},
+    "positive control (novel, patience 100, normalised)": {"gloss16": "novel-gloss16-normalised-patience100",
+                                                           "gloss64": "novel-gloss64-normalised-patience100",
+                                                           "text16": "novel-text16-normalised-patience100"},
+    "negative control (positive, frames shuffled)": {"gloss16": "novel-gloss16-normalised-patience100-shuffled"},
+}
+
+# (key, title, where) of the per-cell table; where: "eval" (greedy, all test samples), "analysis"
+# (analysis.json: greedy, correct samples), "forced" (its teacher-forced part), "heads", "training".
+COLUMNS = (
+    ("exact_match", "exact match", "eval"),
+    ("best_epoch", "best epoch", "training"),
+    ("diagonality", "diagonality (correct)", "analysis"),
+    ("forced_diagonality", "diagonality (forced)", "heads"),
+    ("best_head", "best head", "heads"),
+    ("best_null95", "best-head null 95%", "heads"),
+    ("worst_head", "worst head", "heads"),
+    ("alignment_accuracy", "alignment acc. (forced)", "forced"),
+    ("boundary_f1", "boundary F1 (forced)", "forced"),
+    ("window_mass", "window mass", "analysis"),
+    ("deletion_gap", "deletion gap", "analysis"),
+    ("own_sign", "attention in own sign", "regions"),
+    ("first_centroid", "1st gloss centroid", "heads"),
+    ("last_centroid", "last gloss centroid", "heads"),
+)
+
+
+def cell_config(cell: Cell, recipe: str | None, seed: int):
+    from slt_jax.config import get_config
+    from slt_jax.reproduce import OVERRIDES
+
+    overrides = [*OVERRIDES, f"train.seed={seed}", *cell.overrides] + ([f"train.max_epochs={cell.epochs}"] if cell.epochs else [])
+    return get_config(cell.config, overrides, recipe)
+
+
+def run_cell(cell: Cell, out: Path, seeds: int, recipe: str | None, seed: int, progress: bool) -> list[dict]:
+    """Trains, evaluates and analyses one cell; returns per seed its values of COLUMNS (and the
+    full analysis and head scores under "analysis" and "heads")."""
+    from slt_jax.analysis.heads import head_scores
+    from slt_jax.analysis.report import analyze
+    from slt_jax.reproduce import ensure_corpus, training_status
+    from slt_jax.sweep import seed_dirs, sweep_config
+    from slt_jax.train import cached_results
+
+    corpus = ensure_corpus(cell.corpus, out, seed, progress)
+    config = cell_config(cell, recipe, seed)
+    scores = sweep_config(config, corpus, out / cell.name, seeds, "test", progress)
+    status = training_status([config], out / cell.name, seeds, cell.epochs)[config.name]
+    rows = []
+    for k, run in enumerate(seed_dirs(out / cell.name, config.name, seeds)):
+        target = out / "analysis" / cell.name / f"seed_{k}"
+        analysis = cached_results(target / "analysis.json", run) or analyze(run, "test", target, progress=progress)
+        heads = cached_results(target / "heads.json", run)
+        if heads is None:
+            heads = head_scores(run, "test")
+            write_json(target / "heads.json", heads)
+        rows.append(_row(scores[k], status[k], analysis, heads))
+    return rows
+
+
+def _row(scores: dict, status: dict, analysis: dict, heads: dict) -> dict:
+    forced = analysis["teacher_forced"]
+    regions = heads["regions"] or {}
+    row = {"exact_match": scores["exact_match"], "wer": scores["wer"], "best_epoch": status["best_epoch"],
+           "epochs": status["epochs"], "forced_diagonality": heads["heads"]["averaged"],
+           "best_head": heads["heads"]["best"], "best_null95": heads["heads"]["best_null95"],
+           "best_p": heads["heads"]["best_p"], "worst_head": heads["heads"]["worst"],
+           "worst_null05": heads["heads"]["worst_null05"], "per_head": heads["heads"]["per_head"],
+           "first_centroid": heads["first_centroid"], "last_centroid": heads["last_centroid"],
+           "own_sign": (regions.get("all") or {}).get("own_sign"), "regions": regions,
+           "alignment_accuracy": forced.get("alignment_accuracy"), "boundary_f1": forced.get("boundary_f1")}
+    for key in ("diagonality", "window_mass", "deletion_gap"):
+        row[key] = analysis.get(key)
+    row["analysis"] = analysis
+    return row
+
+
+def _mean_std(values) -> tuple[float | None, float | None]:
+    from slt_jax.sweep import mean_std
+
+    known = [v for v in values if v is not None and np.isfinite(v)]
+    return mean_std(known) if known else (None, None)
+
+
+def cell_table(results: dict[str, list[dict]], factors: dict[str, str]) -> str:
+    """Markdown: per cell what it changes, its seeds and each column's mean ± std over seeds."""
+    lines = ["| cell | changed | seeds | " + " | ".join(t for _, t, _ in COLUMNS) + " |",
+             "|---|---|---|" + "---|" * len(COLUMNS)]
+    for name, rows in results.items():
+        cells = []
+        for key, _, _ in COLUMNS:
+            mean, std = _mean_std([r.get(key) for r in rows])
+            cells.append("–" if mean is None else f"{mean:.0f} ± {std:.0f}" if key == "best_epoch" else f"{mean:.2f} ± {std:.2f}")
+        lines.append(f"| {name} | {factors.get(name, '')} | {len(rows)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def condition_checks(results: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The paper's six checks (reproduce.check_claims) in each condition whose cells have run."""
+    from slt_jax.reproduce import check_claims
+
+    checks = {}
+    for condition, roles in CONDITIONS.items():
+        analyses = {role: [r["analysis"] for r in results[cell]] for role, cell in roles.items() if cell in results}
+        if analyses:
+            checks[condition] = check_claims(analyses)
+    return checks
+
+
+def checks_table(checks: dict[str, list[dict]]) -> str:
+    """Markdown: one row per condition, one column per conclusion: value (mean ± std) and verdict."""
+    lines = ["| condition | " + " | ".join(f"{i}" for i in range(1, 7)) + " |", "|---|" + "---|" * 6]
+    for condition, claims in checks.items():
+        cells = ["–" if c["mean"] is None else f"{c['mean']:.2f} ± {c['std']:.2f} ({'holds' if c['verdict'] == 'holds' else 'no'})"
+                 for c in claims]
+        lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, list[dict]], path: Path) -> None:
+    """study.png: per cell, each seed's exact match, forced diagonality (with the best head and
+    its null) and alignment accuracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from slt_jax.layout import atomic_path
+
+    panels = (("exact_match", "test exact match"), ("forced_diagonality", "diagonality (heads averaged, forced)"),
+              ("best_head", "best single head's diagonality"), ("alignment_accuracy", "alignment accuracy (forced)"))
+    names = list(results)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 0.45 * len(names) + 1.6), sharey=True)
+    for ax, (key, title) in zip(axes, panels):
+        for i, name in enumerate(names):
+            values = [r[key] for r in results[name] if r.get(key) is not None]
+            ax.plot(values, [i] * len(values), "o", color="tab:blue", alpha=0.7)
+            if values:
+                ax.plot([np.mean(values)] * 2, [i - 0.3, i + 0.3], color="black")
+            if key == "best_head":
+                nulls = [r["best_null95"] for r in results[name]]
+                ax.plot([np.mean(nulls)] * 2, [i - 0.3, i + 0.3], color="tab:red", linestyle=":")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlim((-1.05, 1.05) if "diagonality" in title else (-0.02, 1.02))
+        ax.axvline(0, color="#ccc", linewidth=0.8)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(names)), names)
+    axes[0].invert_yaxis()
+    fig.suptitle("slt-jax study: dots are seeds, bars their mean; red dotted: the best head's null (95%)", fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def study(out, cells: Sequence[Cell] = CELLS, seeds: int = 3, recipe: str | None = REPRODUCE_RECIPE, seed: int = 0,
+          progress: bool = True) -> dict:
+    """Runs the cells in order into `out`, rewriting study.json / study.md / study.png after each.
+
+    Args:
+      out: the study's folder.
+      cells: the cells, e.g. CELLS (a cell's corpus may also be a corpus folder).
+      seeds: seeds per cell.
+      recipe: the training recipe (a cell's overrides apply on top); None: the presets' own.
+      seed: the corpora's seed and each cell's first training seed.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for cell in cells:
+        results[cell.name] = run_cell(cell, out, seeds, recipe, seed, progress)
+        summary = {"seeds": seeds, "recipe": recipe, "cells": {c.name: dataclasses.asdict(c) for c in cells if c.name in results},
+                   "results": {c: [{k: v for k, v in r.items() if k != "analysis"} for r in rows] for c, rows in results.items()},
+                   "checks": condition_checks(results)}
+        write_json(out / "study.json", summary)
+        write_text(out / "study.md", render_markdown(summary))
+        plot(results, out / "study.png")
+    return summary
+
+
+def study_tables(summary: dict) -> tuple[str, str]:
+    """The markdown of the checks per condition and of the cells, from a study's summary."""
+    factors = {name: cell["factor"] for name, cell in summary["cells"].items()}
+    return checks_table(summary["checks"]), cell_table(summary["results"], factors)
+
+
+def render_markdown(summary: dict) -> str:
+    checks, cells = study_tables(summary)
+    return "\n".join([
+        "# When does attention align with the signs?\n",
+        f"{summary['seeds']} seeds per cell, recipe `{summary['recipe'] or 'the presets’ own'}` (a cell's changes on top); "
+        "docs/findings.md reads these numbers.\n",
+        "## Cells (mean ± std over seeds)\n", cells,
+        "## The paper's six conclusions per condition (reproduce's checks; columns as its report numbers them)\n",
+        checks, "![study](study.png)\n"])
+
+
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser(
+        "study", help="when does attention align? positive/negative controls and one-factor changes, with seeds",
+        description="Train and analyse the study's cells (docs/findings.md): the paper's setting on the "
+        "repeated-sentence corpus, one factor changed at a time (training length, hidden size, target, "
+        "features), and the positive control (`novel`: no held-out sentence occurs in training). Writes "
+        "OUT/study.md, study.json and study.png after each cell; run it again to reuse finished cells. "
+        f"Cells, in order: {', '.join(CELLS_BY_NAME)}.")
+    p.add_argument("--out", required=True, help="the study's folder (give `reproduce --out`'s OUT/study to "
+                   "add the study to that report)")
+    p.add_argument("--cells", default=",".join(CELLS_BY_NAME), help="comma-separated cells (default: all)")
+    add_seeds(p, default=3, per="cell")
+    add_recipe(p, default=REPRODUCE_RECIPE)
+    add_seed(p, help="seed of the corpora and of each cell's first model (default: %(default)s)")
+    add_quiet(p)
+    p.set_defaults(run=_study)
+
+
+def _study(args) -> None:
+    unknown = [c for c in args.cells.split(",") if c not in CELLS_BY_NAME]
+    if unknown:
+        raise SystemExit(f"slt-jax study: unknown cell(s) {', '.join(unknown)}; choose from {', '.join(CELLS_BY_NAME)}")
+    summary = study(args.out, [CELLS_BY_NAME[c] for c in args.cells.split(",")], args.seeds, args.recipe, args.seed, progress=not args.quiet)
+    print(render_markdown(summary))
+    print(f"study: {os.path.join(args.out, 'study.md')}")
+
+
+def load_study(folder) -> dict | None:
+    """A finished or partial study's summary, or None."""
+    path = Path(folder) / "study.json"
+    return json.loads(path.read_text()) if path.is_file() else None
