@@ -114,3 +114,19 @@ def test_the_page_renders_with_its_figures_in_chromium(report, tmp_path):
     # Tables at the top, images lower down: a loaded heatmap colours the lower half of the page.
     colourful = np.ptp(pixels, axis=2) > 60
     assert colourful[1500:].mean() > 0.02
+
+
+def test_the_report_shows_the_study_once_it_has_run(report):
+    from slt_jax.reproduce import render_html, render_markdown
+    from slt_jax.study import condition_checks
+
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["study"] is None and "Not run yet: `slt-jax study --out OUT/study`" in render_markdown(summary)
+    rows = [{"exact_match": 0.7, "forced_diagonality": -0.2, "analysis": analysis(0.9)},
+            {"exact_match": 0.8, "forced_diagonality": -0.4, "analysis": analysis(0.7)}]
+    summary["study"] = {"seeds": 2, "recipe": "fast", "cells": {"small-gloss16": {"factor": "none: the paper's setting"}},
+                        "results": {"small-gloss16": rows}, "checks": condition_checks({"small-gloss16": rows})}
+    markdown, page = render_markdown(summary), render_html(summary, report)
+    assert "| paper's setting (small) | 0.50 ± 0.00 (holds) | 0.80 ± 0.14 (holds) |" in markdown
+    assert "| small-gloss16 | none: the paper's setting | 2 | 0.75 ± 0.07 |" in markdown
+    assert "<td>0.80 ± 0.14 (holds)</td>" in page and 'src="study/study.png"' in page
