@@ -61,6 +61,7 @@ CELLS = (
     Cell("novel-text16-normalised-patience100", "novel", "text16", "positive control, target: text",
          LONGER + NORMALISED),
     Cell("small-gloss16", "small", "gloss16", "none: the paper's setting"),
+    Cell("small-gloss16-1epoch", "small", "gloss16", "training length: 1 epoch (nearly untrained)", epochs=1),
     Cell("small-gloss16-50epochs", "small", "gloss16", "training length: 50 epochs", epochs=50),
     Cell("small-gloss64", "small", "gloss64", "hidden size 64"),
     Cell("small-text16", "small", "text16", "target: text"),
@@ -72,6 +73,7 @@ CELLS_BY_NAME = {c.name: c for c in CELLS}
 # The six checks (reproduce.CLAIMS) per condition: which cell plays each config they compare.
 CONDITIONS = {
     "paper's setting (small)": {"gloss16": "small-gloss16", "gloss64": "small-gloss64", "text16": "small-text16"},
+    "small, 1 epoch": {"gloss16": "small-gloss16-1epoch"},
     "small, 50 epochs": {"gloss16": "small-gloss16-50epochs"},
     "small, normalised features": {"gloss16": "small-gloss16-normalised"},
     "novel, model and recipe unchanged": {"gloss16": "novel-gloss16"},
@@ -172,6 +174,22 @@ def cell_table(results: dict[str, list[dict]], factors: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def regions_table(results: dict[str, list[dict]]) -> str:
+    """Markdown: per cell, the share of the first and the last gloss's attention (teacher-forced,
+    heads averaged) on each region of the video, mean over seeds, beside the share of frames."""
+    from slt_jax.analysis.heads import REGIONS
+
+    lines = ["| cell | gloss | " + " | ".join(REGIONS) + " |", "|---|---|" + "---|" * len(REGIONS)]
+    for name, rows in results.items():
+        known = [r["regions"] for r in rows if r.get("regions")]
+        for which in ("first", "last", "frames"):
+            values = [k[which] for k in known if k.get(which)]
+            if values:
+                cells = [f"{np.mean([v[region] for v in values]):.2f}" for region in REGIONS]
+                lines.append(f"| {name} | {which if which != 'frames' else '(share of frames)'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def condition_checks(results: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """The paper's six checks (reproduce.check_claims) in each condition whose cells have run."""
     from slt_jax.reproduce import check_claims
@@ -269,7 +287,8 @@ def render_markdown(summary: dict) -> str:
         "docs/findings.md reads these numbers.\n",
         "## Cells (mean ± std over seeds)\n", cells,
         "## The paper's six conclusions per condition (reproduce's checks; columns as its report numbers them)\n",
-        checks, "![study](study.png)\n"])
+        checks, "## Where the first and the last gloss look (share of attention per region)\n",
+        regions_table(summary["results"]), "![study](study.png)\n"])
 
 
 def add_commands(subparsers) -> None:

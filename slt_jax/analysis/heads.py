@@ -98,8 +98,8 @@ def region_shares(samples) -> dict | None:
     Returns:
       For the first gloss, the last gloss (samples with >= 2 glosses) and all glosses: the mean
       share of attention per region of REGIONS and inside the gloss's own sign; "frames": the
-      share of real frames per region (what attention spread evenly would give); None when no
-      sample has spans.
+      share of real frames per region over the samples with >= 2 glosses (what attention spread
+      evenly would give the first and last gloss); None when no sample has spans.
     """
     first, last, every, frames = [], [], [], []
     for attention_SxT, spans_Sx2, n, mask_T in samples:
@@ -113,15 +113,15 @@ def region_shares(samples) -> dict | None:
             own = np.sum(a_T[(t >= spans_Sx2[step, 0]) & (t < spans_Sx2[step, 1])])
             rows.append([np.sum(a_T[region_T == r]) for r in range(len(REGIONS))] + [own])
         every += rows
-        frames.append([np.mean(region_T[mask_T] == r) for r in range(len(REGIONS))])
         if n >= 2:
+            frames.append([np.mean(region_T[mask_T] == r) for r in range(len(REGIONS))])
             first.append(rows[0])
             last.append(rows[-1])
     if not every:
         return None
     named = lambda rows: dict(zip((*REGIONS, "own_sign"), np.mean(rows, 0).round(4).tolist())) if rows else None
     return {"first": named(first), "last": named(last), "all": named(every),
-            "frames": dict(zip(REGIONS, np.mean(frames, 0).round(4).tolist()))}
+            "frames": dict(zip(REGIONS, np.mean(frames, 0).round(4).tolist())) if frames else None}
 
 
 def head_scores(workdir, split: str = "test", data_dir=None, permutations: int = 200, seed: int = 0) -> dict:
