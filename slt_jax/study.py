@@ -94,6 +94,8 @@ COLUMNS = (
     ("best_head", "best head", "heads"),
     ("best_null95", "best-head null 95%", "heads"),
     ("worst_head", "worst head", "heads"),
+    ("position_only", "diagonality, content removed", "heads"),
+    ("position_agreement", "heads' agreement without content", "heads"),
     ("alignment_accuracy", "alignment acc. (forced)", "forced"),
     ("boundary_f1", "boundary F1 (forced)", "forced"),
     ("window_mass", "window mass", "analysis"),
@@ -146,6 +148,7 @@ def _row(scores: dict, status: dict, analysis: dict, heads: dict) -> dict:
            "best_p": heads["heads"]["best_p"], "worst_head": heads["heads"]["worst"],
            "worst_null05": heads["heads"]["worst_null05"], "per_head": heads["heads"]["per_head"],
            "first_centroid": heads["first_centroid"], "last_centroid": heads["last_centroid"],
+           "position_only": heads["position_only"]["averaged"], "position_agreement": heads["position_only"]["agreement"],
            "own_sign": (regions.get("all") or {}).get("own_sign"), "regions": regions,
            "alignment_accuracy": forced.get("alignment_accuracy"), "boundary_f1": forced.get("boundary_f1")}
     for key in ("diagonality", "window_mass", "deletion_gap"):

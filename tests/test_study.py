@@ -57,6 +57,15 @@ def test_shuffled_frames_are_a_fixed_permutation_of_the_same_frames(tmp_path):
         np.testing.assert_array_equal(np.sort(a["frames"][row, :n], 0), np.sort(b["frames"][row, :n], 0))
 
 
+def test_content_removed_frames_keep_only_positions():
+    frames = np.arange(2 * 4 * 3, dtype=np.float32).reshape(2, 4, 3)
+    mask = np.array([[True, True, True, False], [True, True, False, False]])
+    blind = heads.without_content(frames, mask)
+    np.testing.assert_allclose(blind[0, :3], np.broadcast_to(frames[0, :3].mean(0), (3, 3)))
+    np.testing.assert_allclose(blind[1, :2], np.broadcast_to(frames[1, :2].mean(0), (2, 3)))
+    assert not blind[0, 3].any() and not blind[1, 2:].any()
+
+
 def test_head_null_separates_an_aligned_head_from_chance():
     rng = np.random.default_rng(0)
     n_N = rng.integers(1, 9, 80)

@@ -124,9 +124,21 @@ def region_shares(samples) -> dict | None:
             "frames": dict(zip(REGIONS, np.mean(frames, 0).round(4).tolist())) if frames else None}
 
 
+def without_content(frames_BxTxF: np.ndarray, frame_mask_BxT: np.ndarray) -> np.ndarray:
+    """Every real frame replaced by its sample's mean real frame (padding stays 0): what is left
+    for attention to tell frames apart by is their position."""
+    mask = frame_mask_BxT[..., None]
+    mean_Bx1xF = np.sum(frames_BxTxF * mask, 1, keepdims=True) / np.maximum(mask.sum(1, keepdims=True), 1)
+    return np.where(mask, mean_Bx1xF, 0.0).astype(frames_BxTxF.dtype)
+
+
 def head_scores(workdir, split: str = "test", data_dir=None, permutations: int = 200, seed: int = 0) -> dict:
     """`head_diagonality` and `region_shares` of a trained run, teacher-forced on every sample
-    of `split`, plus the mean centroid of the first and the last gloss (share of the video)."""
+    of `split`, plus the mean centroid of the first and the last gloss (share of the video).
+
+    "position_only" repeats the per-head diagonality with the frames' content removed
+    (`without_content`): a head whose diagonality survives it follows positions, not signs.
+    """
     import jax
 
     from slt_jax import data
@@ -139,8 +151,11 @@ def head_scores(workdir, split: str = "test", data_dir=None, permutations: int =
     per_head_centroids = jax.jit(jax.vmap(jax.vmap(al.centroids, in_axes=(1, None), out_axes=1)))
     for batch in data.make_batches(examples, run.config.data, run.config.train.batch_size):
         record = extract_attention(run.params, batch, "causal", teacher_forced=True)
+        blind = extract_attention(run.params, batch | {"frames": without_content(batch["frames"], batch["frame_mask"])},
+                                  "causal", teacher_forced=True)
         keep = batch["sample_mask"]
         parts.append({"centroid": np.asarray(per_head_centroids(record.cross_pattern_BxSxHxT, record.frame_mask_BxT))[keep],
+                      "blind": np.asarray(per_head_centroids(blind.cross_pattern_BxSxHxT, blind.frame_mask_BxT))[keep],
                       "attention": np.asarray(record.cross_pattern_BxSxHxT.mean(2))[keep],
                       "spans": np.asarray(record.gloss_spans_BxSx2)[keep], "n": np.asarray(record.length_B - 1)[keep],
                       "mask": np.asarray(record.frame_mask_BxT)[keep]})
@@ -149,9 +164,14 @@ def head_scores(workdir, split: str = "test", data_dir=None, permutations: int =
     averaged = centroid.mean(2)
     several = n >= 2
     regions = region_shares(sample for p in parts for sample in zip(p["attention"], p["spans"], p["n"], p["mask"]))
+    heads = head_diagonality(np.swapaxes(centroid, 1, 2), n, permutations, seed)
+    blind = head_diagonality(np.swapaxes(np.concatenate([p["blind"] for p in parts]), 1, 2), n, permutations, seed)
     return {
         "epoch": run.epoch, "split": split, "mode": "teacher-forced, causal",
-        "heads": head_diagonality(np.swapaxes(centroid, 1, 2), n, permutations, seed),
+        "heads": heads,
+        "position_only": {"per_head": blind["per_head"], "averaged": blind["averaged"],
+                          # across heads: does a head keep its direction without the content?
+                          "agreement": float(np.corrcoef(heads["per_head"], blind["per_head"])[0, 1])},
         "first_centroid": float(averaged[several, 0].mean()),
         "last_centroid": float(averaged[several, n[several] - 1].mean()),
         "regions": regions,
