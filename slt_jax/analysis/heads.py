@@ -97,7 +97,8 @@ def region_shares(samples) -> dict | None:
 
     Returns:
       For the first gloss, the last gloss (samples with >= 2 glosses) and all glosses: the mean
-      share of attention per region of REGIONS and inside the gloss's own sign; "frames": the
+      share of attention per region of REGIONS and inside the gloss's own sign ("own_sign"),
+      beside the share of frames its own sign covers ("own_sign_frames", chance); "frames": the
       share of real frames per region over the samples with >= 2 glosses (what attention spread
       evenly would give the first and last gloss); None when no sample has spans.
     """
@@ -110,8 +111,9 @@ def region_shares(samples) -> dict | None:
         rows = []
         for step in range(int(n)):
             a_T = attention_SxT[step]
-            own = np.sum(a_T[(t >= spans_Sx2[step, 0]) & (t < spans_Sx2[step, 1])])
-            rows.append([np.sum(a_T[region_T == r]) for r in range(len(REGIONS))] + [own])
+            in_own = (t >= spans_Sx2[step, 0]) & (t < spans_Sx2[step, 1])
+            rows.append([np.sum(a_T[region_T == r]) for r in range(len(REGIONS))]
+                        + [np.sum(a_T[in_own]), np.mean(in_own[mask_T])])
         every += rows
         if n >= 2:
             frames.append([np.mean(region_T[mask_T] == r) for r in range(len(REGIONS))])
@@ -119,7 +121,7 @@ def region_shares(samples) -> dict | None:
             last.append(rows[-1])
     if not every:
         return None
-    named = lambda rows: dict(zip((*REGIONS, "own_sign"), np.mean(rows, 0).round(4).tolist())) if rows else None
+    named = lambda rows: dict(zip((*REGIONS, "own_sign", "own_sign_frames"), np.mean(rows, 0).round(4).tolist())) if rows else None
     return {"first": named(first), "last": named(last), "all": named(every),
             "frames": dict(zip(REGIONS, np.mean(frames, 0).round(4).tolist())) if frames else None}
 
