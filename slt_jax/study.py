@@ -101,6 +101,7 @@ COLUMNS = (
     ("window_mass", "window mass", "analysis"),
     ("deletion_gap", "deletion gap", "analysis"),
     ("own_sign", "attention in own sign", "regions"),
+    ("own_sign_position_only", "attention in own sign, content removed", "heads"),
     ("own_sign_frames", "frames in own sign (chance)", "regions"),
     ("first_centroid", "1st gloss centroid", "heads"),
     ("last_centroid", "last gloss centroid", "heads"),
@@ -150,6 +151,7 @@ def _row(scores: dict, status: dict, analysis: dict, heads: dict) -> dict:
            "worst_null05": heads["heads"]["worst_null05"], "per_head": heads["heads"]["per_head"],
            "first_centroid": heads["first_centroid"], "last_centroid": heads["last_centroid"],
            "position_only": heads["position_only"]["averaged"], "position_agreement": heads["position_only"]["agreement"],
+           "own_sign_position_only": heads["position_only"]["own_sign"],
            "own_sign": (regions.get("all") or {}).get("own_sign"),
            "own_sign_frames": (regions.get("all") or {}).get("own_sign_frames"), "regions": regions,
            "alignment_accuracy": forced.get("alignment_accuracy"), "boundary_f1": forced.get("boundary_f1")}

@@ -138,8 +138,9 @@ def head_scores(workdir, split: str = "test", data_dir=None, permutations: int =
     """`head_diagonality` and `region_shares` of a trained run, teacher-forced on every sample
     of `split`, plus the mean centroid of the first and the last gloss (share of the video).
 
-    "position_only" repeats the per-head diagonality with the frames' content removed
-    (`without_content`): a head whose diagonality survives it follows positions, not signs.
+    "position_only" repeats the per-head diagonality and the attention inside each gloss's own
+    sign with the frames' content removed (`without_content`): what survives it comes from
+    positions, not from the signs.
     """
     import jax
 
@@ -159,19 +160,22 @@ def head_scores(workdir, split: str = "test", data_dir=None, permutations: int =
         parts.append({"centroid": np.asarray(per_head_centroids(record.cross_pattern_BxSxHxT, record.frame_mask_BxT))[keep],
                       "blind": np.asarray(per_head_centroids(blind.cross_pattern_BxSxHxT, blind.frame_mask_BxT))[keep],
                       "attention": np.asarray(record.cross_pattern_BxSxHxT.mean(2))[keep],
+                      "blind_attention": np.asarray(blind.cross_pattern_BxSxHxT.mean(2))[keep],
                       "spans": np.asarray(record.gloss_spans_BxSx2)[keep], "n": np.asarray(record.length_B - 1)[keep],
                       "mask": np.asarray(record.frame_mask_BxT)[keep]})
     centroid = np.concatenate([p["centroid"] for p in parts])  # (N, S, H)
     n = np.concatenate([p["n"] for p in parts])
     averaged = centroid.mean(2)
     several = n >= 2
-    regions = region_shares(sample for p in parts for sample in zip(p["attention"], p["spans"], p["n"], p["mask"]))
+    regions, blind_regions = (region_shares(sample for p in parts for sample in zip(p[key], p["spans"], p["n"], p["mask"]))
+                              for key in ("attention", "blind_attention"))
     heads = head_diagonality(np.swapaxes(centroid, 1, 2), n, permutations, seed)
     blind = head_diagonality(np.swapaxes(np.concatenate([p["blind"] for p in parts]), 1, 2), n, permutations, seed)
     return {
         "epoch": run.epoch, "split": split, "mode": "teacher-forced, causal",
         "heads": heads,
         "position_only": {"per_head": blind["per_head"], "averaged": blind["averaged"],
+                          "own_sign": blind_regions["all"]["own_sign"] if blind_regions else None,
                           # across heads: does a head keep its direction without the content?
                           "agreement": float(np.corrcoef(heads["per_head"], blind["per_head"])[0, 1])},
         "first_centroid": float(averaged[several, 0].mean()),
