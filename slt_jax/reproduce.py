@@ -317,17 +317,17 @@ STUDY_MISSING = ("Not run yet: `slt-jax study --out OUT/study` trains and analys
 def _study_markdown(study: dict | None) -> list[str]:
     if study is None:
         return [STUDY_MISSING + "\n"]
-    checks, cells = study_tables(study)
-    return ["The paper's six checks in each condition (value, mean ± std over seeds; docs/findings.md):\n", checks,
-            "Per cell:\n", cells, "![study](study/study.png)\n"]
+    parts = ["From `slt-jax study` (OUT/study; docs/findings.md reads it):\n"]
+    for title, table in study_tables(study):
+        parts += [f"### {title}\n", table]
+    return parts + ["![study](study/study.png)\n"]
 
 
 def _study_html(study: dict | None) -> str:
     if study is None:
         return f"<p>{_code_spans(STUDY_MISSING)}</p>"
-    checks, cells = study_tables(study)
-    return (f"<p>The paper's six checks in each condition (value, mean ± std over seeds; docs/findings.md):</p>"
-            f"{_html_table(_table1_rows(checks))}<p>Per cell:</p>{_html_table(_table1_rows(cells))}"
+    tables = "".join(f"<h3>{html.escape(title)}</h3>{_html_table(_table1_rows(table))}" for title, table in study_tables(study))
+    return (f"<p>From <code>slt-jax study</code> (OUT/study; docs/findings.md reads it):</p>{tables}"
             f'<figure><img src="study/study.png" alt="study"></figure>')
 
 

@@ -84,27 +84,29 @@ CONDITIONS = {
     "negative control (positive, frames shuffled)": {"gloss16": "novel-gloss16-normalised-patience100-shuffled"},
 }
 
-# (key, title, where) of the per-cell table; where: "eval" (greedy, all test samples), "analysis"
-# (analysis.json: greedy, correct samples), "forced" (its teacher-forced part), "heads", "training".
-COLUMNS = (
-    ("exact_match", "exact match", "eval"),
-    ("best_epoch", "best epoch", "training"),
-    ("diagonality", "diagonality (correct)", "analysis"),
-    ("forced_diagonality", "diagonality (forced)", "heads"),
-    ("best_head", "best head", "heads"),
-    ("best_null95", "best-head null 95%", "heads"),
-    ("worst_head", "worst head", "heads"),
-    ("position_only", "diagonality, content removed", "heads"),
-    ("position_agreement", "heads' agreement without content", "heads"),
-    ("alignment_accuracy", "alignment acc. (forced)", "forced"),
-    ("boundary_f1", "boundary F1 (forced)", "forced"),
-    ("window_mass", "window mass", "analysis"),
-    ("deletion_gap", "deletion gap", "analysis"),
-    ("own_sign", "attention in own sign", "regions"),
-    ("own_sign_position_only", "attention in own sign, content removed", "heads"),
-    ("own_sign_frames", "frames in own sign (chance)", "regions"),
-    ("first_centroid", "1st gloss centroid", "heads"),
-    ("last_centroid", "last gloss centroid", "heads"),
+# (key, title) of the per-cell tables: what the translations and the attention's direction are,
+# then how attention relates to the signs.
+ORDER_COLUMNS = (
+    ("exact_match", "exact match"),
+    ("best_epoch", "best epoch"),
+    ("diagonality", "diagonality (correct)"),
+    ("forced_diagonality", "diagonality (forced)"),
+    ("position_only", "diagonality, content removed"),
+    ("position_agreement", "heads' agreement without content"),
+    ("best_head", "best head"),
+    ("best_null95", "best-head null 95%"),
+    ("worst_head", "worst head"),
+    ("first_centroid", "1st gloss centroid"),
+    ("last_centroid", "last gloss centroid"),
+)
+SIGN_COLUMNS = (
+    ("alignment_accuracy", "alignment acc. (forced)"),
+    ("boundary_f1", "boundary F1 (forced)"),
+    ("window_mass", "window mass"),
+    ("deletion_gap", "deletion gap"),
+    ("own_sign", "attention in own sign"),
+    ("own_sign_position_only", "same, content removed"),
+    ("own_sign_frames", "frames in own sign (chance)"),
 )
 
 
@@ -117,7 +119,7 @@ def cell_config(cell: Cell, recipe: str | None, seed: int):
 
 
 def run_cell(cell: Cell, out: Path, seeds: int, recipe: str | None, seed: int, progress: bool) -> list[dict]:
-    """Trains, evaluates and analyses one cell; returns per seed its values of COLUMNS (and the
+    """Trains, evaluates and analyses one cell; returns per seed its values of the columns (and the
     full analysis and head scores under "analysis" and "heads")."""
     from slt_jax.analysis.heads import head_scores
     from slt_jax.analysis.report import analyze
@@ -168,16 +170,19 @@ def _mean_std(values) -> tuple[float | None, float | None]:
     return mean_std(known) if known else (None, None)
 
 
-def cell_table(results: dict[str, list[dict]], factors: dict[str, str]) -> str:
-    """Markdown: per cell what it changes, its seeds and each column's mean ± std over seeds."""
-    lines = ["| cell | changed | seeds | " + " | ".join(t for _, t, _ in COLUMNS) + " |",
-             "|---|---|---|" + "---|" * len(COLUMNS)]
+def cell_table(results: dict[str, list[dict]], columns, factors: dict[str, str] | None = None) -> str:
+    """Markdown: per cell (and what it changes, given `factors`) its seeds and each column's
+    mean ± std over seeds."""
+    changed = "changed | " if factors else ""
+    lines = [f"| cell | {changed}seeds | " + " | ".join(t for _, t in columns) + " |",
+             "|---|" + "---|" * (bool(factors) + 1 + len(columns))]
     for name, rows in results.items():
         cells = []
-        for key, _, _ in COLUMNS:
+        for key, _ in columns:
             mean, std = _mean_std([r.get(key) for r in rows])
             cells.append("–" if mean is None else f"{mean:.0f} ± {std:.0f}" if key == "best_epoch" else f"{mean:.2f} ± {std:.2f}")
-        lines.append(f"| {name} | {factors.get(name, '')} | {len(rows)} | " + " | ".join(cells) + " |")
+        factor = f"{factors.get(name, '')} | " if factors else ""
+        lines.append(f"| {name} | {factor}{len(rows)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -280,22 +285,26 @@ def study(out, cells: Sequence[Cell] = CELLS, seeds: int = 3, recipe: str | None
     return summary
 
 
-def study_tables(summary: dict) -> tuple[str, str]:
-    """The markdown of the checks per condition and of the cells, from a study's summary."""
+def study_tables(summary: dict) -> list[tuple[str, str]]:
+    """(title, markdown table) of a study's summary: the checks per condition, the cells' two
+    tables and where the first and last gloss look."""
     factors = {name: cell["factor"] for name, cell in summary["cells"].items()}
-    return checks_table(summary["checks"]), cell_table(summary["results"], factors)
+    results = summary["results"]
+    return [("The paper's six conclusions per condition (reproduce's checks, numbered as in its report)",
+             checks_table(summary["checks"])),
+            ("Per cell: translations and the direction of attention (mean ± std over seeds)",
+             cell_table(results, ORDER_COLUMNS, factors)),
+            ("Per cell: attention and the signs", cell_table(results, SIGN_COLUMNS)),
+            ("Where the first and the last gloss look (share of attention per region)", regions_table(results))]
 
 
 def render_markdown(summary: dict) -> str:
-    checks, cells = study_tables(summary)
-    return "\n".join([
-        "# When does attention align with the signs?\n",
-        f"{summary['seeds']} seeds per cell, recipe `{summary['recipe'] or 'the presets’ own'}` (a cell's changes on top); "
-        "docs/findings.md reads these numbers.\n",
-        "## Cells (mean ± std over seeds)\n", cells,
-        "## The paper's six conclusions per condition (reproduce's checks; columns as its report numbers them)\n",
-        checks, "## Where the first and the last gloss look (share of attention per region)\n",
-        regions_table(summary["results"]), "![study](study.png)\n"])
+    parts = ["# When does attention align with the signs?\n",
+             f"{summary['seeds']} seeds per cell, recipe `{summary['recipe'] or 'the presets’ own'}` (a cell's changes "
+             "on top); docs/findings.md reads these numbers.\n"]
+    for title, table in study_tables(summary):
+        parts += [f"## {title}\n", table]
+    return "\n".join(parts + ["![study](study.png)\n"])
 
 
 def add_commands(subparsers) -> None:
