@@ -78,7 +78,7 @@ def add_commands(subparsers) -> None:
         "finished steps.")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--corpus", default="small",
-                   help="synthetic preset tiny|small|gsl, or a corpus folder (default: %(default)s)")
+                   help="synthetic preset tiny|small|novel|gsl, or a corpus folder (default: %(default)s)")
     add_seeds(p, default=2)
     add_configs(p)
     add_epochs(p, help="cap on training epochs (default: none, every run trains until early stopping)")
