@@ -101,3 +101,10 @@ def test_positive_control_aligns_and_negative_control_does_not(tmp_path):
     assert "| positive | positive control | 2 |" in markdown
     assert summary["checks"] == {}  # the named conditions are the full-size cells
     assert set(CELLS_BY_NAME) >= {"small-gloss16", "novel-gloss16-normalised-patience100"}
+
+
+def test_the_command_names_unknown_cells_and_lists_the_study():
+    from slt_jax.cli import main
+
+    with pytest.raises(SystemExit, match="unknown cell.*nope.*choose from novel-gloss16"):
+        main(["study", "--out", "unused", "--cells", "small-gloss16,nope"])
