@@ -4,7 +4,8 @@ Each cell is the paper's setting (gloss16, raw coordinates, the `small` corpus w
 every signer repeats, the main job's recipe) with one factor changed, trained for several seeds
 as one vmapped program (`slt_jax.sweep`), then analysed: `slt-jax analyze` on every seed (the
 paper's figures and scores), and `analysis.heads.head_scores` (every head on its own, with a
-null for picking the best one, and where each gloss's attention falls). The `novel` corpus,
+null for picking the best one; the same with the frames' content removed; and where each
+gloss's attention falls). The `novel` corpus,
 where no held-out sentence occurs in training, is the positive control: a model that translates
 it has to find each sign. Its frames shuffled in time (`data.shuffle_frames`) are the negative
 control: no order is left for attention to follow.
@@ -37,7 +38,7 @@ class Cell:
     """One trained condition: a corpus, a preset and what it changes from the paper's setting."""
 
     name: str
-    corpus: str  # a synthetic preset (slt_jax.synth.presets)
+    corpus: str  # a synthetic preset (slt_jax.synth.presets) or a corpus folder
     config: str  # a model preset (slt_jax.config.PRESETS)
     factor: str  # what differs from the paper's setting
     overrides: tuple[str, ...] = ()
@@ -119,8 +120,8 @@ def cell_config(cell: Cell, recipe: str | None, seed: int):
 
 
 def run_cell(cell: Cell, out: Path, seeds: int, recipe: str | None, seed: int, progress: bool) -> list[dict]:
-    """Trains, evaluates and analyses one cell; returns per seed its values of the columns (and the
-    full analysis and head scores under "analysis" and "heads")."""
+    """Trains, evaluates and analyses one cell; returns per seed its values of the table columns
+    and more (its whole analysis.json under "analysis")."""
     from slt_jax.analysis.heads import head_scores
     from slt_jax.analysis.report import analyze
     from slt_jax.reproduce import ensure_corpus, training_status
