@@ -109,6 +109,13 @@ def check_claims(analyses: dict[str, list[dict]]) -> list[dict]:
     return checks
 
 
+def run_config(name: str, recipe: str | None, seed: int, epochs: int | None = None, overrides=()):
+    """A preset as the main job trains it (its recipe, OVERRIDES, first seed, epoch cap), with
+    `overrides` on top (the study's cells)."""
+    cap = [f"train.max_epochs={epochs}"] if epochs else []
+    return get_config(name, [*OVERRIDES, f"train.seed={seed}", *overrides, *cap], recipe)
+
+
 def ensure_corpus(corpus: str, out: Path, seed: int, progress: bool) -> Path:
     """A synthetic preset is made under out/corpus (resumed if a run was interrupted)."""
     if corpus not in SYNTHETIC_PRESETS:
@@ -215,8 +222,7 @@ def reproduce(out, corpus: str = "small", seeds: int = 2, configs=CONFIGS, epoch
         return result
 
     corpus_dir = timed("corpus", ensure_corpus, corpus, out, seed, progress)
-    overrides = [*OVERRIDES, f"train.seed={seed}"] + ([f"train.max_epochs={epochs}"] if epochs else [])
-    config_list = [get_config(name, overrides, recipe) for name in configs]
+    config_list = [run_config(name, recipe, seed, epochs) for name in configs]
     scores = timed("train + evaluate", sweep, config_list, corpus_dir, out / "runs", seeds, "test", progress)
     for name in ("table1.md", "table1.csv"):
         shutil.copyfile(out / "runs" / name, out / name)

@@ -5,10 +5,10 @@ every signer repeats, the main job's recipe) with one factor changed, trained fo
 as one vmapped program (`slt_jax.sweep`), then analysed: `slt-jax analyze` on every seed (the
 paper's figures and scores), and `analysis.heads.head_scores` (every head on its own, with a
 null for picking the best one; the same with the frames' content removed; and where each
-gloss's attention falls). The `novel` corpus,
-where no held-out sentence occurs in training, is the positive control: a model that translates
-it has to find each sign. Its frames shuffled in time (`data.shuffle_frames`) are the negative
-control: no order is left for attention to follow.
+gloss's attention falls). The `novel` corpus, where no held-out sentence occurs in training,
+is the positive control: a model that translates it has to find each sign. Its frames shuffled
+in time (`data.shuffle_frames`) are the negative control: no order is left for attention to
+follow.
 
 Layout under the study's folder (every step is reused when a previous run finished it):
 
@@ -111,25 +111,17 @@ SIGN_COLUMNS = (
 )
 
 
-def cell_config(cell: Cell, recipe: str | None, seed: int):
-    from slt_jax.config import get_config
-    from slt_jax.reproduce import OVERRIDES
-
-    overrides = [*OVERRIDES, f"train.seed={seed}", *cell.overrides] + ([f"train.max_epochs={cell.epochs}"] if cell.epochs else [])
-    return get_config(cell.config, overrides, recipe)
-
-
 def run_cell(cell: Cell, out: Path, seeds: int, recipe: str | None, seed: int, progress: bool) -> list[dict]:
     """Trains, evaluates and analyses one cell; returns per seed its values of the table columns
     and more (its whole analysis.json under "analysis")."""
     from slt_jax.analysis.heads import head_scores
     from slt_jax.analysis.report import analyze
-    from slt_jax.reproduce import ensure_corpus, training_status
+    from slt_jax.reproduce import ensure_corpus, run_config, training_status
     from slt_jax.sweep import seed_dirs, sweep_config
     from slt_jax.train import cached_results
 
     corpus = ensure_corpus(cell.corpus, out, seed, progress)
-    config = cell_config(cell, recipe, seed)
+    config = run_config(cell.config, recipe, seed, cell.epochs, cell.overrides)
     scores = sweep_config(config, corpus, out / cell.name, seeds, "test", progress)
     status = training_status([config], out / cell.name, seeds, cell.epochs)[config.name]
     rows = []
@@ -228,17 +220,15 @@ def checks_table(checks: dict[str, list[dict]]) -> str:
 def plot(results: dict[str, list[dict]], path: Path) -> None:
     """study.png: per cell, each seed's exact match, forced diagonality (with the best head and
     its null) and alignment accuracy."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from slt_jax.layout import atomic_path
 
     panels = (("exact_match", "test exact match"), ("forced_diagonality", "diagonality (heads averaged, forced)"),
               ("best_head", "best single head's diagonality"), ("alignment_accuracy", "alignment accuracy (forced)"))
     names = list(results)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 0.45 * len(names) + 1.6), sharey=True)
+    fig = Figure(figsize=(4.2 * len(panels), 0.45 * len(names) + 1.6), layout="tight")
+    axes = fig.subplots(1, len(panels), sharey=True)
     for ax, (key, title) in zip(axes, panels):
         for i, name in enumerate(names):
             values = [r[key] for r in results[name] if r.get(key) is not None]
@@ -255,10 +245,8 @@ def plot(results: dict[str, list[dict]], path: Path) -> None:
     axes[0].set_yticks(range(len(names)), names)
     axes[0].invert_yaxis()
     fig.suptitle("slt-jax study: dots are seeds, bars their mean; red dotted: the best head's null (95%)", fontsize=10)
-    fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
 
 
 def study(out, cells: Sequence[Cell] = CELLS, seeds: int = 3, recipe: str | None = REPRODUCE_RECIPE, seed: int = 0,
@@ -274,16 +262,22 @@ def study(out, cells: Sequence[Cell] = CELLS, seeds: int = 3, recipe: str | None
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    results = {}
+    results, summary = {}, None
     for cell in cells:
         results[cell.name] = run_cell(cell, out, seeds, recipe, seed, progress)
-        summary = {"seeds": seeds, "recipe": recipe, "cells": {c.name: dataclasses.asdict(c) for c in cells if c.name in results},
-                   "results": {c: [{k: v for k, v in r.items() if k != "analysis"} for r in rows] for c, rows in results.items()},
-                   "checks": condition_checks(results)}
+        summary = _summary(cells, results, seeds, recipe)
         write_json(out / "study.json", summary)
         write_text(out / "study.md", render_markdown(summary))
         plot(results, out / "study.png")
     return summary
+
+
+def _summary(cells: Sequence[Cell], results: dict[str, list[dict]], seeds: int, recipe: str | None) -> dict:
+    """study.json: the cells run so far, their per-seed rows (without the whole analyses) and the checks."""
+    return {"seeds": seeds, "recipe": recipe,
+            "cells": {c.name: dataclasses.asdict(c) for c in cells if c.name in results},
+            "results": {c: [{k: v for k, v in r.items() if k != "analysis"} for r in rows] for c, rows in results.items()},
+            "checks": condition_checks(results)}
 
 
 def study_tables(summary: dict) -> list[tuple[str, str]]:
