@@ -95,6 +95,10 @@ class TrainConfig:
     batch_size: int = 64
     max_epochs: int = 1000
     patience: int = 30  # epochs without a better early-stopping metric
+    # Patience on a decayed rate: the first `plateau_decays` times patience runs out, the seed's rate
+    # is multiplied by `plateau_factor` and its patience starts again; the next time, it stops.
+    plateau_decays: int = 0
+    plateau_factor: float = 0.1
     early_stop_metric: str = "val_accuracy"  # authors: token accuracy, higher is better
     best_metric: str = "val_loss"  # authors checkpoint on the lowest validation loss
     seed: int = 0
@@ -152,7 +156,7 @@ PRESETS: dict[str, Config] = {
 # Training recipes: the TrainConfig fields that say how a model is optimised. `--recipe` sets them
 # on a preset, then `--set` overrides apply.
 RECIPE_FIELDS = ("learning_rate", "schedule", "warmup_steps", "decay_steps", "final_lr_fraction",
-                 "clip_norm", "patience")
+                 "clip_norm", "patience", "plateau_decays", "plateau_factor")
 _AUTHORS = {k: getattr(TrainConfig(), k) for k in RECIPE_FIELDS}
 RECIPES: dict[str, dict[str, Any]] = {
     # The authors' code: Adam 1e-3, constant, patience 30 on validation token accuracy.

@@ -122,10 +122,12 @@ def train_step_fn(model: Transformer, optimizer: optax.GradientTransformation) -
         sums = token_losses(logits, batch["target"], batch["sample_mask"])
         return sums["loss_sum"] / jnp.maximum(sums["tokens"], 1), sums
 
-    def train_step(state: TrainState, batch, dropout_root):
+    def train_step(state: TrainState, batch, dropout_root, rate_scale=1.0):
         rng = jax.random.fold_in(dropout_root, state.step)
         grads, sums = jax.grad(loss_fn, has_aux=True)(state.params, batch, rng)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        # Adam's update is proportional to its rate: scaling it is the same as scaling the rate.
+        updates = jax.tree.map(lambda u: u * rate_scale, updates)
         params = optax.apply_updates(state.params, updates)
         return TrainState(state.step + 1, params, opt_state), sums
 
@@ -206,8 +208,9 @@ class Stopping:
     """Early stopping and best-checkpoint bookkeeping, element-wise over seeds (one for a run).
 
     `best` tracks `train.best_metric` (which parameters to keep) and `early` tracks
-    `train.early_stop_metric` (when to stop), both as lower-is-better values. A stopped seed
-    keeps its best parameters and is no longer updated.
+    `train.early_stop_metric` (when to stop), both as lower-is-better values. When patience runs
+    out, a seed with `train.plateau_decays` left has its `rate_scale` cut and waits again; one
+    with none left stops, keeps its best parameters and is no longer updated.
     """
 
     best: np.ndarray
@@ -215,10 +218,13 @@ class Stopping:
     early: np.ndarray
     waited: np.ndarray
     stopped: np.ndarray
+    decays: np.ndarray
+    rate_scale: np.ndarray
 
     @classmethod
     def start(cls, n: int) -> "Stopping":
-        return cls(np.full(n, np.inf), np.zeros(n, int), np.full(n, np.inf), np.zeros(n, int), np.zeros(n, bool))
+        return cls(np.full(n, np.inf), np.zeros(n, int), np.full(n, np.inf), np.zeros(n, int), np.zeros(n, bool),
+                   np.zeros(n, int), np.ones(n, np.float32))
 
     def update(self, epoch: int, record: dict, tc) -> np.ndarray:
         """Takes one epoch's validation metrics (scalars or per-seed arrays); returns which
@@ -232,7 +238,12 @@ class Stopping:
         better = live & (early < self.early)
         self.early = np.where(better, early, self.early)
         self.waited = np.where(better, 0, self.waited + live)
-        self.stopped = self.stopped | (self.waited >= tc.patience)
+        out_of_patience = self.waited >= tc.patience
+        decay = out_of_patience & (self.decays < tc.plateau_decays)
+        self.decays = self.decays + decay
+        self.rate_scale = np.where(decay, self.rate_scale * tc.plateau_factor, self.rate_scale).astype(np.float32)
+        self.waited = np.where(decay, 0, self.waited)
+        self.stopped = self.stopped | (out_of_patience & ~decay)
         return improved
 
     def to_json(self) -> dict:
@@ -240,7 +251,9 @@ class Stopping:
 
     @classmethod
     def from_json(cls, d: dict) -> "Stopping":
-        return cls(**{k: np.asarray(v) for k, v in d.items()})
+        # A checkpoint from before plateau decays has none: full rate, no decay taken.
+        fresh = cls.start(len(d["stopped"]))
+        return dataclasses.replace(fresh, **{k: np.asarray(v, getattr(fresh, k).dtype) for k, v in d.items()})
 
 
 class Checkpoints:
@@ -411,7 +424,7 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
     for run_dir in run_dirs:
         _truncate_metrics(run_dir / "metrics.jsonl", epoch)
 
-    train_step = jax.jit(jax.vmap(train_step_fn(model, optimizer), in_axes=(0, None, 0)), donate_argnums=0)
+    train_step = jax.jit(jax.vmap(train_step_fn(model, optimizer), in_axes=(0, None, 0, 0)), donate_argnums=0)
     eval_step = jax.jit(jax.vmap(eval_step_fn(model), in_axes=(0, None)))
     records = [{} for _ in seeds]
     bar = tqdm(total=tc.max_epochs, initial=epoch, desc=f"train {config.name} x{len(seeds)} seeds",
@@ -423,10 +436,11 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
         # more); a stopped seed's state stays as it was when it stopped.
         live = np.flatnonzero(~stopping.stopped)
         live_state, live_roots = jax.tree.map(lambda x: x[live], (state, dropout_roots))
+        live_scales = replicated(sharding, jnp.asarray(stopping.rate_scale[live]))
         rng = np.random.default_rng([tc.seed, epoch])
         sums = []
         for batch in data.make_batches(train_examples, config.data, tc.batch_size, rng):
-            live_state, step_sums = train_step(live_state, model_inputs(batch, sharding), live_roots)
+            live_state, step_sums = train_step(live_state, model_inputs(batch, sharding), live_roots, live_scales)
             sums.append(step_sums)
         record = summarise(sums, "train")
         if not np.all(np.isfinite(record["train_loss"])):
@@ -440,12 +454,14 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
         record = {name: _scatter(values, live, len(seeds)) for name, values in record.items()}
         seconds = time.perf_counter() - start
 
+        rate_scale = stopping.rate_scale  # this epoch's; `update` may cut it for the next
         improved = stopping.update(epoch, record, tc)
         for k in np.flatnonzero(improved):
             best_checkpoints[k].save_best(epoch, jax.tree.map(lambda x: x[k], state.params))
         for k in live:
             records[k] = {"epoch": epoch, "step": int(state.step[k]),
                           **{name: float(values[k]) for name, values in record.items()},
+                          "rate_scale": float(rate_scale[k]),
                           "seconds": seconds, "samples_per_s": len(live) * len(train_examples) / seconds,
                           "stopped_early": bool(stopping.stopped[k])}
             _log_epoch(run_dirs[k] / "metrics.jsonl", records[k])

@@ -6,10 +6,11 @@ import jax
 import numpy as np
 import pytest
 
-from benchmarks import report, run
+from benchmarks import report, run, time_to_model
 from slt_jax.config import EOS
 from slt_jax.decode import greedy_decode
 from slt_jax.model import Transformer, count_params
+from slt_jax.reproduce import run_config
 from slt_jax.train import init_params
 
 torch = run.torch
@@ -86,3 +87,20 @@ def test_benchmark_functions_give_positive_finite_figures(corpus_dir, tmp_path):
     text = doc.read_text()
     assert text.startswith("# Benchmarks\n\nProse before.\n") and text.count(report.BEGIN) == 1
     assert "| Training gloss16 |" in text and "`extract_attention`" in text and "| Greedy decoding |" in text
+
+
+def test_time_to_model_splits_the_gain_into_code_and_recipe():
+    contestants = {"torch_authors": {"wall_s": 100.0, "train_s": 90.0, "updates": 300},
+                   "jax_authors": {"wall_s": 40.0, "train_s": 30.0, "updates": 300},
+                   "jax_fast": {"wall_s": 20.0, "train_s": 15.0, "updates": 150}}
+    assert time_to_model.ratios(contestants) == pytest.approx({"wall_torch_authors_over_jax_fast": 5.0,
+                                                               "seconds_per_update_torch_over_jax": 3.0,
+                                                               "updates_jax_authors_over_jax_fast": 2.0})
+    assert time_to_model.ratios({"jax_fast": contestants["jax_fast"]})["wall_torch_authors_over_jax_fast"] is None
+
+
+@needs_torch
+def test_the_twin_trains_on_our_batches_and_is_scored(corpus_dir):
+    figures = time_to_model.train_twin(run_config("tiny", "authors", 0, epochs=2), corpus_dir)
+    assert figures["epochs"] == 2 and figures["updates"] == 2 * 6  # 48 training samples, batches of 8
+    assert figures["kept_epoch"] in (1, 2) and 0.0 <= figures["test_exact_match"] <= 1.0
