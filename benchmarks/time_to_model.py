@@ -9,13 +9,14 @@ batching and frame sampling, seeded alike), then decodes the unseen signer's tes
 - `torch_authors`: the PyTorch twin (`benchmarks/torch_twin.py`, the `bench` extra) in a loop
   like the authors': Adam at their rate, patience on validation token accuracy, the parameters
   of the lowest validation loss kept, greedy decoding that re-runs the prefix.
-- `jax_authors`, `jax_fast`: `slt-jax train` as the main job configures it, with each recipe,
-  then `slt-jax evaluate`.
+- `jax_authors`, `jax_fast`, `jax_converge`: `slt-jax train` as the main job configures it, with
+  each recipe (`slt_jax.config.RECIPES`), then `slt-jax evaluate`.
 
 Wall time counts training with its per-epoch validation (compilation included) and the test
 decoding. `jax_authors` against `torch_authors` is the speed of the code (same recipe);
-`jax_fast` against `jax_authors` is the recipe's share. The contestants run one after another,
-so the machine's load (recorded beside each) should stay the same throughout.
+the other recipes against `jax_authors` are the recipe's share. The contestants run one after
+another, so the machine's load (recorded beside each) should stay the same throughout. Run again
+with the same --out and the contestants already there are kept (an interrupted run resumes).
 """
 
 from __future__ import annotations
@@ -117,20 +118,30 @@ def contestants(name: str, seed: int, smoke: bool) -> dict[str, Config]:
     """The main job's config of `name` with each recipe (the twin takes the authors' fields)."""
     shrink = ["data.max_frames=64", "data.buckets=32,64", "model.d_ff=64", "train.max_epochs=3"] if smoke else []
     authors = run_config(name, "authors", seed, overrides=shrink)
-    return {"torch_authors": authors, "jax_authors": authors, "jax_fast": with_recipe(authors, "fast")}
+    return {"torch_authors": authors} | {f"jax_{r}": with_recipe(authors, r) for r in ("authors", "fast", "converge")}
 
 
-def run(corpus: Path, name: str, seed: int, smoke: bool, only: list[str] | None = None) -> dict:
+def run(corpus: Path, name: str, seed: int, smoke: bool, only: list[str] | None = None, out: Path | None = None) -> dict:
+    """Trains and scores every contestant not yet in `out`, saving `out` after each."""
     results = {"corpus": str(corpus), "config": name, "seed": seed, "cores": os.cpu_count(), "contestants": {}}
+    if out is not None and out.is_file():
+        earlier = json.loads(out.read_text())
+        setting = lambda r: [r.get(k) for k in ("corpus", "config", "seed")]
+        if setting(earlier) != setting(results):
+            raise SystemExit(f"{out} holds another corpus, config or seed; choose another --out")
+        results["contestants"] = earlier["contestants"]
     with tempfile.TemporaryDirectory() as tmp:
         for key, config in contestants(name, seed, smoke).items():
-            if (only and key not in only) or (key.startswith("torch") and torch is None):
+            if ((only and key not in only) or (key.startswith("torch") and torch is None)
+                    or key in results["contestants"]):
                 continue
             load = os.getloadavg()[0]
             figures = (train_twin(config, corpus) if key.startswith("torch")
                        else train_jax(config, corpus, Path(tmp) / key))
             results["contestants"][key] = figures | {"load_before": load, "load_after": os.getloadavg()[0]}
             print(key, json.dumps(results["contestants"][key]), flush=True)
+            if out is not None:
+                write_json(out, results)
     results["ratios"] = ratios(results["contestants"])
     return results
 
@@ -139,9 +150,11 @@ def ratios(c: dict[str, dict]) -> dict[str, float | None]:
     """How much sooner slt-jax has a trained model, split into the code's and the recipe's shares."""
     ratio = lambda a, b, f: f(c[a]) / f(c[b]) if a in c and b in c else None
     per_update = lambda r: r["train_s"] / r["updates"]
-    return {"wall_torch_authors_over_jax_fast": ratio("torch_authors", "jax_fast", lambda r: r["wall_s"]),
-            "seconds_per_update_torch_over_jax": ratio("torch_authors", "jax_authors", per_update),
-            "updates_jax_authors_over_jax_fast": ratio("jax_authors", "jax_fast", lambda r: r["updates"])}
+    recipes = [k for k in c if k.startswith("jax_") and k != "jax_authors"]
+    return ({f"wall_torch_authors_over_{k}": ratio("torch_authors", k, lambda r: r["wall_s"]) for k in c
+             if k.startswith("jax_")}
+            | {"seconds_per_update_torch_over_jax": ratio("torch_authors", "jax_authors", per_update)}
+            | {f"updates_jax_authors_over_{k}": ratio("jax_authors", k, lambda r: r["updates"]) for k in recipes})
 
 
 def main() -> None:
@@ -164,7 +177,7 @@ def main() -> None:
         p.error("--corpus is required (or --smoke)")
     else:
         corpus = args.corpus
-    results = run(corpus, args.config, args.seed, args.smoke, args.only.split(",") if args.only else None)
+    results = run(corpus, args.config, args.seed, args.smoke, args.only.split(",") if args.only else None, args.out)
     write_json(args.out, results)
     print(json.dumps(results["ratios"], indent=1))
 

@@ -77,5 +77,6 @@ def add_recipe(p: argparse.ArgumentParser, default: str | None = None) -> None:
     """`--recipe`: a named training recipe (config.RECIPES), applied before `--set` overrides."""
     own = "the preset's own: the authors' for the paper presets" if default is None else "%(default)s"
     p.add_argument("--recipe", default=default, choices=sorted(RECIPES),
-                   help="training recipe: authors (Adam at 1e-3, constant, patience 30, as their code) or fast "
-                   f"(Adam at 3e-3 after a warm-up, clipped gradients; docs/recipes.md) (default: {own})")
+                   help="training recipe: authors (Adam at 1e-3, constant, patience 30 on validation accuracy, as "
+                   "their code), fast (Adam at 3e-3 after a warm-up, clipped gradients) or converge (fast, patience "
+                   f"on validation loss); docs/recipes.md (default: {own})")

@@ -156,7 +156,7 @@ PRESETS: dict[str, Config] = {
 # Training recipes: the TrainConfig fields that say how a model is optimised. `--recipe` sets them
 # on a preset, then `--set` overrides apply.
 RECIPE_FIELDS = ("learning_rate", "schedule", "warmup_steps", "decay_steps", "final_lr_fraction",
-                 "clip_norm", "patience", "plateau_decays", "plateau_factor")
+                 "clip_norm", "patience", "plateau_decays", "plateau_factor", "early_stop_metric")
 _AUTHORS = {k: getattr(TrainConfig(), k) for k in RECIPE_FIELDS}
 RECIPES: dict[str, dict[str, Any]] = {
     # The authors' code: Adam 1e-3, constant, patience 30 on validation token accuracy.
@@ -164,12 +164,18 @@ RECIPES: dict[str, dict[str, Any]] = {
     # Three times the rate, reached by a warm-up, with clipped gradients: docs/recipes.md
     # measures it beside "authors" (a decaying rate or a shorter patience stopped runs too early).
     "fast": _AUTHORS | dict(learning_rate=3e-3, warmup_steps=150, clip_norm=1.0),
+    # `fast`, stopped only when the kept checkpoint (lowest validation loss) has not changed for
+    # `patience` epochs: token accuracy on a small validation split stalls for 30 epochs while the
+    # model still improves, and stops some seeds early (docs/recipes.md).
+    "converge": _AUTHORS | dict(learning_rate=3e-3, warmup_steps=150, clip_norm=1.0, early_stop_metric="val_loss"),
 }
 
 
-# The main job's (`slt-jax reproduce`) recipe: "fast" reaches the authors' accuracy in a fraction of
-# their updates (docs/recipes.md).
-REPRODUCE_RECIPE = "fast"
+# The main job's (`slt-jax reproduce`) recipe: "converge" is the one measured to bring the authors'
+# preset to the paper's accuracy on the default corpus (docs/recipes.md). The study keeps "fast",
+# the recipe its documented results were measured with.
+REPRODUCE_RECIPE = "converge"
+STUDY_RECIPE = "fast"
 
 
 def with_recipe(config: Config, recipe: str) -> Config:

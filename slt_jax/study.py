@@ -1,7 +1,7 @@
 """`slt-jax study`: when does cross-attention align with the signs? Controls, one factor at a time.
 
 Each cell is the paper's setting (gloss16, raw coordinates, the `small` corpus whose 36 sentences
-every signer repeats, the main job's recipe) with one factor changed, trained for several seeds
+every signer repeats, the `fast` recipe) with one factor changed, trained for several seeds
 as one vmapped program (`slt_jax.sweep`), then analysed: `slt-jax analyze` on every seed (the
 paper's figures and scores), and `analysis.heads.head_scores` (every head on its own, with a
 null for picking the best one; the same with the frames' content removed; and where each
@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from slt_jax.cli_args import add_quiet, add_recipe, add_seed, add_seeds
-from slt_jax.config import REPRODUCE_RECIPE
+from slt_jax.config import STUDY_RECIPE
 from slt_jax.layout import write_json, write_text
 
 
@@ -249,7 +249,7 @@ def plot(results: dict[str, list[dict]], path: Path) -> None:
         fig.savefig(tmp, dpi=110, format="png")
 
 
-def study(out, cells: Sequence[Cell] = CELLS, seeds: int = 3, recipe: str | None = REPRODUCE_RECIPE, seed: int = 0,
+def study(out, cells: Sequence[Cell] = CELLS, seeds: int = 3, recipe: str | None = STUDY_RECIPE, seed: int = 0,
           progress: bool = True) -> dict:
     """Runs the cells in order into `out`, rewriting study.json / study.md / study.png after each.
 
@@ -314,7 +314,7 @@ def add_commands(subparsers) -> None:
                    "add the study to that report)")
     p.add_argument("--cells", default=",".join(CELLS_BY_NAME), help="comma-separated cells (default: all)")
     add_seeds(p, default=3, per="cell")
-    add_recipe(p, default=REPRODUCE_RECIPE)
+    add_recipe(p, default=STUDY_RECIPE)
     add_seed(p, help="seed of the corpora and of each cell's first model (default: %(default)s)")
     add_quiet(p)
     p.set_defaults(run=_study)

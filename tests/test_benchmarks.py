@@ -93,9 +93,9 @@ def test_time_to_model_splits_the_gain_into_code_and_recipe():
     contestants = {"torch_authors": {"wall_s": 100.0, "train_s": 90.0, "updates": 300},
                    "jax_authors": {"wall_s": 40.0, "train_s": 30.0, "updates": 300},
                    "jax_fast": {"wall_s": 20.0, "train_s": 15.0, "updates": 150}}
-    assert time_to_model.ratios(contestants) == pytest.approx({"wall_torch_authors_over_jax_fast": 5.0,
-                                                               "seconds_per_update_torch_over_jax": 3.0,
-                                                               "updates_jax_authors_over_jax_fast": 2.0})
+    assert time_to_model.ratios(contestants) == pytest.approx({
+        "wall_torch_authors_over_jax_authors": 2.5, "wall_torch_authors_over_jax_fast": 5.0,
+        "seconds_per_update_torch_over_jax": 3.0, "updates_jax_authors_over_jax_fast": 2.0})
     assert time_to_model.ratios({"jax_fast": contestants["jax_fast"]})["wall_torch_authors_over_jax_fast"] is None
 
 

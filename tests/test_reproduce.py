@@ -58,8 +58,9 @@ def test_reproduce_writes_table_report_and_figures(report):
     assert figures and all((report / "analysis" / "tiny" / f"seed_{k}" / f).is_file() for f in figures)
     assert all(f'src="analysis/tiny/seed_{k}/{f}"' in page for f in figures)
     assert "## The paper's conclusions as checks" in (report / "report.md").read_text()
-    assert "recipe `fast`: Adam at 0.003 after 150 warm-up updates" in (report / "report.md").read_text()
-    assert "recipe <code>fast</code>" in page
+    assert ("recipe `converge`: Adam at 0.003 after 150 warm-up updates, constant, gradients clipped to norm 1; "
+            "early stopping after 30 epochs without a better val_loss") in (report / "report.md").read_text()
+    assert "recipe <code>converge</code>" in page
 
 
 def test_the_report_says_when_the_epoch_cap_ended_training(report):

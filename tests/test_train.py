@@ -118,6 +118,8 @@ def test_recipes_are_named_train_fields():
     assert recipe_name(authors.train) == "authors" and recipe_name(fast.train) == "fast"
     assert fast.model == authors.model and fast.train.learning_rate == 3 * authors.train.learning_rate
     assert recipe_name(get_config("gloss16", ["train.patience=7"], recipe="fast").train) == "custom"
+    converge = get_config("gloss16", recipe="converge").train
+    assert recipe_name(converge) == "converge" and converge.early_stop_metric == converge.best_metric == "val_loss"
     assert get_config("gloss16", recipe="authors") == authors
     with pytest.raises(ValueError, match="unknown recipe"):
         get_config("gloss16", recipe="slow")
