@@ -209,8 +209,8 @@ class Stopping:
 
     `best` tracks `train.best_metric` (which parameters to keep) and `early` tracks
     `train.early_stop_metric` (when to stop), both as lower-is-better values. When patience runs
-    out, a seed with `train.plateau_decays` left has its `rate_scale` cut and waits again; one
-    with none left stops, keeps its best parameters and is no longer updated.
+    out, a seed with `train.plateau_decays` left takes one more decay of its rate (`rate_scale`)
+    and waits again; one with none left stops, keeps its best parameters and is no longer updated.
     """
 
     best: np.ndarray
@@ -219,12 +219,15 @@ class Stopping:
     waited: np.ndarray
     stopped: np.ndarray
     decays: np.ndarray
-    rate_scale: np.ndarray
 
     @classmethod
     def start(cls, n: int) -> "Stopping":
         return cls(np.full(n, np.inf), np.zeros(n, int), np.full(n, np.inf), np.zeros(n, int), np.zeros(n, bool),
-                   np.zeros(n, int), np.ones(n, np.float32))
+                   np.zeros(n, int))
+
+    def rate_scale(self, tc) -> np.ndarray:
+        """Each seed's learning-rate multiplier: `plateau_factor` once per decay taken."""
+        return (tc.plateau_factor ** self.decays).astype(np.float32)
 
     def update(self, epoch: int, record: dict, tc) -> np.ndarray:
         """Takes one epoch's validation metrics (scalars or per-seed arrays); returns which
@@ -241,7 +244,6 @@ class Stopping:
         out_of_patience = self.waited >= tc.patience
         decay = out_of_patience & (self.decays < tc.plateau_decays)
         self.decays = self.decays + decay
-        self.rate_scale = np.where(decay, self.rate_scale * tc.plateau_factor, self.rate_scale).astype(np.float32)
         self.waited = np.where(decay, 0, self.waited)
         self.stopped = self.stopped | (out_of_patience & ~decay)
         return improved
@@ -436,7 +438,8 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
         # more); a stopped seed's state stays as it was when it stopped.
         live = np.flatnonzero(~stopping.stopped)
         live_state, live_roots = jax.tree.map(lambda x: x[live], (state, dropout_roots))
-        live_scales = replicated(sharding, jnp.asarray(stopping.rate_scale[live]))
+        rate_scale = stopping.rate_scale(tc)  # this epoch's; `update` may decay it for the next
+        live_scales = replicated(sharding, jnp.asarray(rate_scale[live]))
         rng = np.random.default_rng([tc.seed, epoch])
         sums = []
         for batch in data.make_batches(train_examples, config.data, tc.batch_size, rng):
@@ -454,7 +457,6 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
         record = {name: _scatter(values, live, len(seeds)) for name, values in record.items()}
         seconds = time.perf_counter() - start
 
-        rate_scale = stopping.rate_scale  # this epoch's; `update` may cut it for the next
         improved = stopping.update(epoch, record, tc)
         for k in np.flatnonzero(improved):
             best_checkpoints[k].save_best(epoch, jax.tree.map(lambda x: x[k], state.params))

@@ -132,12 +132,12 @@ def test_patience_on_a_decayed_rate_cuts_the_rate_before_stopping():
     for epoch, accuracy in enumerate([(0.5, 0.5), (0.4, 0.6), (0.4, 0.7), (0.4, 0.8), (0.4, 0.9)], 1):
         stopping.update(epoch, {"val_accuracy": np.array(accuracy), "val_loss": np.array([1.0, 1.0])}, tc)
         if epoch == 3:  # seed 0's patience ran out once: its rate is halved and it waits again
-            assert list(stopping.rate_scale) == [0.5, 1.0] and list(stopping.stopped) == [False, False]
+            assert list(stopping.rate_scale(tc)) == [0.5, 1.0] and list(stopping.stopped) == [False, False]
     assert list(stopping.stopped) == [True, False] and list(stopping.decays) == [1, 0]
     restored = Stopping.from_json(stopping.to_json())
-    assert all(np.array_equal(getattr(restored, k), getattr(stopping, k)) for k in ("rate_scale", "decays", "stopped"))
-    old = {k: v for k, v in stopping.to_json().items() if k not in ("decays", "rate_scale")}
-    assert list(Stopping.from_json(old).rate_scale) == [1.0, 1.0]  # a checkpoint from before decays
+    assert all(np.array_equal(getattr(restored, k), getattr(stopping, k)) for k in ("decays", "waited", "stopped"))
+    old = {k: v for k, v in stopping.to_json().items() if k != "decays"}
+    assert list(Stopping.from_json(old).rate_scale(tc)) == [1.0, 1.0]  # a checkpoint from before decays
 
 
 def test_the_rate_scale_scales_each_update():
