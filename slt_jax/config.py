@@ -63,11 +63,11 @@ class ModelConfig:
     n_decoder_layers: int = 1
     dropout: float = 0.2  # inside the Transformer layers, attention weights included
     pos_dropout: float = 0.1  # after adding positional encodings
-    # How dropout masks are drawn (model.Dropout): "jax" (jax.random.bernoulli, threefry),
-    # "philox" (the same with JAX's Philox-4x32; JAX 0.10 has it, 0.7 not) or "hash" (a keyed
-    # integer hash fused into the masked op). On XLA:CPU, gloss16 training is about 1.4x faster
-    # with "philox" and 2.2x with "hash" than with "jax" (docs/benchmarks.md).
-    dropout_rng: str = "jax"
+    # How dropout masks are drawn (model.Dropout): "philox" (Philox-4x32-10, four mask elements
+    # per call), "jax" (jax.random.bernoulli on threefry: nn.Dropout's masks bit for bit) or
+    # "hash" (a keyed integer hash, not a vetted generator). On XLA:CPU a gloss16 training step
+    # takes about half as long with "philox" or "hash" as with "jax" (docs/benchmarks.md).
+    dropout_rng: str = "philox"
     # Initial parameters: "torch" draws each from the distribution the authors' PyTorch model
     # starts from (REFERENCE §1: xavier_uniform_ over the fused (3D, D) q/k/v projection,
     # U(+-1/sqrt(fan_in)) weights and biases for the Conv1d, output Linear and feed-forward

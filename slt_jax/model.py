@@ -93,7 +93,7 @@ def _lowbias32(h: jax.Array) -> jax.Array:
     return h ^ (h >> 16)
 
 
-def keep_mask(key: jax.Array, shape: tuple[int, ...], keep_prob: float) -> jax.Array:
+def hash_keep_mask(key: jax.Array, shape: tuple[int, ...], keep_prob: float) -> jax.Array:
     """A Bernoulli(`keep_prob`) boolean mask from a keyed hash of each element's flat index.
 
     Two 32-bit words drawn from `key` seed two hash rounds; the result is compared with
@@ -104,23 +104,71 @@ def keep_mask(key: jax.Array, shape: tuple[int, ...], keep_prob: float) -> jax.A
     k0, k1 = jax.random.bits(key, (2,), jnp.uint32)
     index = jax.lax.iota(jnp.uint32, math.prod(shape)).reshape(shape)
     h = _lowbias32(_lowbias32(index + k0) ^ k1)
-    return h < jnp.uint32(min(round(keep_prob * 2**32), 2**32 - 1))
+    return h < _threshold32(keep_prob)
+
+
+def _threshold32(keep_prob: float) -> jnp.uint32:
+    """A uniform 32-bit word is below this with probability `keep_prob` (to within 2**-32)."""
+    return jnp.uint32(min(round(keep_prob * 2**32), 2**32 - 1))
+
+
+def _mulhi32(a: jax.Array, m: int) -> jax.Array:
+    """The high word of the 64-bit product of uint32 `a` and the constant `m`, from 16-bit limbs:
+    uint32 arithmetic only, so it lowers everywhere (`lax.mulhi` fails under sharding in jax 0.10)."""
+    a0, a1 = a & 0xFFFF, a >> 16
+    m0, m1 = jnp.uint32(m & 0xFFFF), jnp.uint32(m >> 16)
+    cross0, cross1 = a0 * m1, a1 * m0
+    middle = ((a0 * m0) >> 16) + (cross0 & 0xFFFF) + (cross1 & 0xFFFF)
+    return a1 * m1 + (cross0 >> 16) + (cross1 >> 16) + (middle >> 16)
+
+
+def philox4x32(k0, k1, x0, x1, x2, x3, rounds: int = 10) -> tuple[jax.Array, ...]:
+    """Philox-4x32-10 (Salmon et al., SC'11; the Random123 library): four uint32 words per
+    128-bit counter (x0..x3) under a 64-bit key (k0, k1). The counter-based generator of cuRAND
+    and of PyTorch's CUDA dropout; it passes TestU01's BigCrush."""
+    for round_ in range(rounds):
+        if round_:
+            k0, k1 = k0 + jnp.uint32(0x9E3779B9), k1 + jnp.uint32(0xBB67AE85)
+        x0, x1, x2, x3 = (_mulhi32(x2, 0xCD9E8D57) ^ x1 ^ k0, x2 * jnp.uint32(0xCD9E8D57),
+                          _mulhi32(x0, 0xD2511F53) ^ x3 ^ k1, x0 * jnp.uint32(0xD2511F53))
+    return x0, x1, x2, x3
+
+
+def philox_keep_mask(key: jax.Array, shape: tuple[int, ...], keep_prob: float) -> jax.Array:
+    """A Bernoulli(`keep_prob`) boolean mask from Philox-4x32-10, one call per four elements.
+
+    The key is two 32-bit words drawn from `key`, the counters 0, 1, ...; each output word is
+    compared with `keep_prob * 2**32`. Element i takes word i // n of call i % n (n calls).
+    """
+    k0, k1 = jax.random.bits(key, (2,), jnp.uint32)
+    size = math.prod(shape)
+    calls = -(-size // 4)
+    zeros = jnp.zeros((calls,), jnp.uint32)
+    words = philox4x32(k0, k1, jax.lax.iota(jnp.uint32, calls), zeros, zeros, zeros)
+    packed = sum((w < _threshold32(keep_prob)).astype(jnp.uint8) << i for i, w in enumerate(words))
+    # XLA:CPU fuses integer arithmetic into every consumer element, which would rerun all ten
+    # rounds for each of a call's four elements. It does not duplicate an integer remainder, so
+    # this one (by 16, which XLA cannot fold: a no-op on 4-bit values) makes the calls run once.
+    # (`lax.optimization_barrier` is dropped before fusion on CPU.)
+    packed = jax.lax.rem(packed, jnp.maximum(k0 >> 28, 16).astype(jnp.uint8))
+    bits = (packed >> jnp.arange(4, dtype=jnp.uint8)[:, None]) & 1
+    return bits.reshape(-1)[:size].reshape(shape).astype(bool)
 
 
 class Dropout(nn.Module):
     """Inverted dropout, as `nn.Dropout` (same rate, scaling, 'dropout' rng stream and, being
     named alike, the same per-module keys), with a choice of how the keep mask is drawn:
 
+      "philox"  `philox_keep_mask`: Philox-4x32-10, a vetted counter-based generator, four
+                mask elements per call; the default, and as cheap as "hash" on CPU.
       "jax"     `jax.random.bernoulli` on the key as given: JAX's default PRNG (threefry),
-                bit for bit what `nn.Dropout` draws.
-      "philox"  `jax.random.bernoulli` on a Philox-4x32 key drawn from it: the same
-                distribution from another of JAX's generators, cheaper on CPU.
-      "hash"    `keep_mask`: the same Bernoulli rate from a keyed integer hash, fused into the
-                op that applies it; the cheapest on CPU, but not a vetted PRNG.
+                bit for bit what `nn.Dropout` draws; on XLA:CPU the costliest.
+      "hash"    `hash_keep_mask`: the same Bernoulli rate from a keyed integer hash fused into
+                the op that applies it; not a vetted generator.
     """
 
     rate: float
-    rng: str = "jax"
+    rng: str = "philox"
 
     @nn.compact
     def __call__(self, x, deterministic: bool) -> jax.Array:
@@ -131,16 +179,12 @@ class Dropout(nn.Module):
         if self.rate == 1.0:  # as nn.Dropout: no 0/0 in the gradient
             return jnp.zeros_like(x)
         keep_prob, key = 1.0 - self.rate, self.make_rng("dropout")
-        if self.rng == "hash":
-            keep = keep_mask(key, x.shape, keep_prob)
-        else:
-            if self.rng == "philox":
-                key = jax.random.wrap_key_data(jax.random.bits(key, (2,), jnp.uint32), impl="philox4x32")
-            keep = jax.random.bernoulli(key, keep_prob, x.shape)
+        draw = {"philox": philox_keep_mask, "hash": hash_keep_mask}.get(self.rng)
+        keep = draw(key, x.shape, keep_prob) if draw else jax.random.bernoulli(key, keep_prob, x.shape)
         return jnp.where(keep, x / keep_prob, jnp.zeros_like(x))
 
 
-DROPOUT_RNGS = ("jax", "philox", "hash")
+DROPOUT_RNGS = ("philox", "jax", "hash")
 
 
 class Attention(nn.Module):

@@ -293,7 +293,7 @@ def test_render_strip_and_animation(tiny, tmp_path):
 
 def test_a_small_transformer_learns_to_recognise_a_new_signer(tmp_path):
     """The project's model, trained briefly on three signers, recognises sentences of a fourth
-    far more often than the best constant answer would."""
+    far more often than the best constant answer would (pooled over three dropout streams)."""
     import jax
     import optax
 
@@ -306,25 +306,27 @@ def test_a_small_transformer_learns_to_recognise_a_new_signer(tmp_path):
     preset = Preset("learn", glosses=10, sentences=8, signers=4, repetitions=4, sentences_per_signer=8,
                     test_signer=3, val_repetitions=0, max_glosses=3, tempo=0.5, left_handed=0)
     corpus.write_corpus(tmp_path, preset, seed=0, progress=False)
-    # One shape, one compile. Flax's initialisation, which this one-seed threshold was set with:
-    # at this size the init alone moves the score by several of 32 (keys 0-2 gave torch 8/10/15,
-    # flax 10/8/8), so the threshold is not a comparison of the two.
+    # One shape, one compile. Flax's initialisation, which this threshold was set with: at this
+    # size the init alone moves the score by several of 32 (keys 0-2 gave torch 8/10/15, flax
+    # 10/8/8), so the threshold is not a comparison of the two. The dropout masks move one run as
+    # much (Philox masks, dropout roots 1-3: 8/14/13 of 32; threefry 9/14/17), hence the pooling.
     config = get_config("tiny", ["data.buckets=48", "data.max_frames=48", "model.init=flax"])
     vocab = data.fit_vocab(tmp_path, config.data)
     config = resolve(config, vocab)
     train, test = (data.load_examples(tmp_path, split, config.data, vocab) for split in ("train", "test"))
     model, optimizer = Transformer(config.model), optax.adam(config.train.learning_rate)
-    params = init_params(config, jax.random.key(0))
-    state = TrainState(np.int32(0), params, optimizer.init(params))
     step = make_train_step(model, optimizer)
-    for epoch in range(90):
-        for batch in data.make_batches(train, config.data, 8, np.random.default_rng(epoch)):
-            state, _ = step(state, model_inputs(batch), jax.random.key(1))
-    correct = 0
-    for batch in data.make_batches(test, config.data, 16):
-        tokens = greedy_decode(model, state.params, batch["frames"], batch["frame_mask"], config.data.max_tokens)
-        for row, i, real in zip(np.asarray(tokens), batch["index"], batch["sample_mask"]):
-            correct += bool(real) and vocab.decode(row) == test[i].reference
+    correct, roots = 0, (1, 2, 3)
+    for root in roots:
+        params = init_params(config, jax.random.key(0))
+        state = TrainState(np.int32(0), params, optimizer.init(params))
+        for epoch in range(90):
+            for batch in data.make_batches(train, config.data, 8, np.random.default_rng(epoch)):
+                state, _ = step(state, model_inputs(batch), jax.random.key(root))
+        for batch in data.make_batches(test, config.data, 16):
+            tokens = greedy_decode(model, state.params, batch["frames"], batch["frame_mask"], config.data.max_tokens)
+            for row, i, real in zip(np.asarray(tokens), batch["index"], batch["sample_mask"]):
+                correct += bool(real) and vocab.decode(row) == test[i].reference
     references = collections.Counter(ex.reference for ex in test)
     chance = max(references.values()) / len(test)
-    assert correct / len(test) > 2 * chance, (correct, len(test), chance)
+    assert correct / (len(roots) * len(test)) > 2 * chance, (correct, len(roots) * len(test), chance)
