@@ -93,6 +93,11 @@ def _lowbias32(h: jax.Array) -> jax.Array:
     return h ^ (h >> 16)
 
 
+def _threshold32(keep_prob: float) -> jnp.uint32:
+    """A uniform 32-bit word is below this with probability `keep_prob` (to within 2**-32)."""
+    return jnp.uint32(min(round(keep_prob * 2**32), 2**32 - 1))
+
+
 def hash_keep_mask(key: jax.Array, shape: tuple[int, ...], keep_prob: float) -> jax.Array:
     """A Bernoulli(`keep_prob`) boolean mask from a keyed hash of each element's flat index.
 
@@ -107,11 +112,6 @@ def hash_keep_mask(key: jax.Array, shape: tuple[int, ...], keep_prob: float) -> 
     return h < _threshold32(keep_prob)
 
 
-def _threshold32(keep_prob: float) -> jnp.uint32:
-    """A uniform 32-bit word is below this with probability `keep_prob` (to within 2**-32)."""
-    return jnp.uint32(min(round(keep_prob * 2**32), 2**32 - 1))
-
-
 def _mulhi32(a: jax.Array, m: int) -> jax.Array:
     """The high word of the 64-bit product of uint32 `a` and the constant `m`, from 16-bit limbs:
     uint32 arithmetic only, so it lowers everywhere (`lax.mulhi` fails under sharding in jax 0.10)."""
@@ -122,11 +122,11 @@ def _mulhi32(a: jax.Array, m: int) -> jax.Array:
     return a1 * m1 + (cross0 >> 16) + (cross1 >> 16) + (middle >> 16)
 
 
-def philox4x32(k0, k1, x0, x1, x2, x3, rounds: int = 10) -> tuple[jax.Array, ...]:
+def philox4x32(k0, k1, x0, x1, x2, x3) -> tuple[jax.Array, ...]:
     """Philox-4x32-10 (Salmon et al., SC'11; the Random123 library): four uint32 words per
     128-bit counter (x0..x3) under a 64-bit key (k0, k1). The counter-based generator of cuRAND
     and of PyTorch's CUDA dropout; it passes TestU01's BigCrush."""
-    for round_ in range(rounds):
+    for round_ in range(10):
         if round_:
             k0, k1 = k0 + jnp.uint32(0x9E3779B9), k1 + jnp.uint32(0xBB67AE85)
         x0, x1, x2, x3 = (_mulhi32(x2, 0xCD9E8D57) ^ x1 ^ k0, x2 * jnp.uint32(0xCD9E8D57),
