@@ -155,14 +155,24 @@ def philox_keep_mask(key: jax.Array, shape: tuple[int, ...], keep_prob: float) -
     return bits.reshape(-1)[:size].reshape(shape).astype(bool)
 
 
+def threefry_keep_mask(key: jax.Array, shape: tuple[int, ...], keep_prob: float) -> jax.Array:
+    """`jax.random.bernoulli` on the key as given: the mask `nn.Dropout` draws."""
+    return jax.random.bernoulli(key, keep_prob, shape)
+
+
+# model.dropout_rng -> how Dropout draws its keep mask (key, shape, keep_prob) -> bool mask.
+KEEP_MASKS = {"philox": philox_keep_mask, "jax": threefry_keep_mask, "hash": hash_keep_mask}
+DROPOUT_RNGS = tuple(KEEP_MASKS)
+
+
 class Dropout(nn.Module):
     """Inverted dropout, as `nn.Dropout` (same rate, scaling, 'dropout' rng stream and, being
     named alike, the same per-module keys), with a choice of how the keep mask is drawn:
 
       "philox"  `philox_keep_mask`: Philox-4x32-10, a vetted counter-based generator, four
                 mask elements per call; the default, and as cheap as "hash" on CPU.
-      "jax"     `jax.random.bernoulli` on the key as given: JAX's default PRNG (threefry),
-                bit for bit what `nn.Dropout` draws; on XLA:CPU the costliest.
+      "jax"     `threefry_keep_mask`: JAX's default PRNG (threefry), bit for bit what
+                `nn.Dropout` draws; on XLA:CPU the costliest.
       "hash"    `hash_keep_mask`: the same Bernoulli rate from a keyed integer hash fused into
                 the op that applies it; not a vetted generator.
     """
@@ -178,13 +188,9 @@ class Dropout(nn.Module):
             return x
         if self.rate == 1.0:  # as nn.Dropout: no 0/0 in the gradient
             return jnp.zeros_like(x)
-        keep_prob, key = 1.0 - self.rate, self.make_rng("dropout")
-        draw = {"philox": philox_keep_mask, "hash": hash_keep_mask}.get(self.rng)
-        keep = draw(key, x.shape, keep_prob) if draw else jax.random.bernoulli(key, keep_prob, x.shape)
+        keep_prob = 1.0 - self.rate
+        keep = KEEP_MASKS[self.rng](self.make_rng("dropout"), x.shape, keep_prob)
         return jnp.where(keep, x / keep_prob, jnp.zeros_like(x))
-
-
-DROPOUT_RNGS = ("philox", "jax", "hash")
 
 
 class Attention(nn.Module):
