@@ -127,6 +127,25 @@ def feature_count(config) -> int:
     return coords * (2 if config.velocity else 1) + (hands if config.hand_presence else 0)
 
 
+PARTS = ("body", "face", "left_hand", "right_hand")  # the body parts attributions are summed over
+
+
+def feature_parts(config) -> np.ndarray:
+    """Which body part (an index into PARTS) each column of `frame_features(..., config)` belongs to,
+    (config.n_features,): a hand's shape block and presence flag count as that hand's."""
+    axes = 3 if config.use_3d else 2
+    part = lambda name, points: np.full(points * axes, PARTS.index(name))
+    positions = [part(g, stop - start) for g, (start, stop) in ((g, LANDMARK_GROUPS[g]) for g in config.groups)]
+    hands = [g for g in config.groups if g in HANDS]
+    shapes = [part(h, LANDMARK_GROUPS[h][1] - LANDMARK_GROUPS[h][0] - 1) for h in hands] if config.hand_norm else []
+    columns = np.concatenate(positions + shapes)
+    if config.velocity:
+        columns = np.concatenate([columns, columns])
+    if config.hand_presence:
+        columns = np.concatenate([columns, [PARTS.index(h) for h in hands]])
+    return columns.astype(np.int32)
+
+
 def feature_tag(config) -> str:
     """A short name of the feature options: "xy" for the authors', e.g. "xy_body-frame_hands"."""
     options = {f"body-{config.body_norm}": config.body_norm != "none", "hands": config.hand_norm,

@@ -8,6 +8,7 @@ import pytest
 
 from slt_jax import data, features
 from slt_jax.config import PRESETS, DataConfig
+from slt_jax.layout import LANDMARK_GROUPS, N_LANDMARKS
 
 # Every option on: positions around the shoulders, hand shapes, velocities, presence flags.
 ALL = dict(body_norm="frame", hand_norm=True, velocity=True, hand_presence=True)
@@ -174,3 +175,19 @@ def test_feature_tags_name_each_option_and_an_unknown_normalisation_is_refused()
     assert features.feature_tag(dataclasses.replace(config, body_norm="none", velocity=False)) == "xyz_hands_presence"
     with pytest.raises(ValueError, match="body_norm 'shoulders'"):
         data.select_features(a_signer(), DataConfig(body_norm="shoulders"))
+
+
+@pytest.mark.parametrize("options", [{}, {"hand_norm": True, "velocity": True, "hand_presence": True},
+                                     {"groups": ("face", "right_hand"), "use_3d": True, "hand_norm": True}])
+def test_feature_parts_name_the_body_part_of_every_column(options):
+    config = dataclasses.replace(DataConfig(), **options)
+    points = np.random.default_rng(0).random((3, N_LANDMARKS, 3 if config.use_3d else 2))
+    parts = features.feature_parts(config)
+    assert len(parts) == features.frame_features(points, config).shape[1]
+    for name in features.PARTS:  # a part's columns move when only its points move
+        moved = points.copy()
+        group = slice(*LANDMARK_GROUPS[name])
+        moved[:, group] += np.random.default_rng(1).normal(0, 0.1, moved[:, group].shape)
+        changed = np.any(features.frame_features(moved, config) != features.frame_features(points, config), axis=0)
+        flags = np.arange(len(parts)) >= len(parts) - (2 if config.hand_presence else 0)  # presence: unmoved
+        np.testing.assert_array_equal(changed[~flags], (parts == features.PARTS.index(name))[~flags])

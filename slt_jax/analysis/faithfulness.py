@@ -69,16 +69,16 @@ def _model(params, batch) -> Transformer:
     return model_for(params, batch, batch["target"].shape[1], sow=False)
 
 
-def _reference_log_probs(model, params, frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL):
+def reference_log_probs(model, params, frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL):
     logits = model.apply({"params": params}, frames_BxTxF, frame_mask_BxT, decoder_input_BxL)
     return jnp.take_along_axis(jax.nn.log_softmax(logits), target_BxL[..., None], -1)[..., 0]
 
 
 @functools.partial(jax.jit, static_argnames=("model",))
-def _item_log_probs(model, params, frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL, row_C, position_C,
+def item_log_probs(model, params, frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL, row_C, position_C,
                     deleted_CxT):
     """Per item c: log p(target[row_c, position_c]) with row_c's `deleted_CxT[c]` frames deleted."""
-    log_probs_CxL = _reference_log_probs(model, params, frames_BxTxF[row_C], frame_mask_BxT[row_C] & ~deleted_CxT,
+    log_probs_CxL = reference_log_probs(model, params, frames_BxTxF[row_C], frame_mask_BxT[row_C] & ~deleted_CxT,
                                          decoder_input_BxL[row_C], target_BxL[row_C])
     return jnp.take_along_axis(log_probs_CxL, position_C[:, None], 1)[:, 0]
 
@@ -89,7 +89,7 @@ def _item_translations(model, params, frames_BxTxF, frame_mask_BxT, row_C, delet
     return greedy_decode(model, params, frames_BxTxF[row_C], frame_mask_BxT[row_C] & ~deleted_CxT, max_len)
 
 
-def _in_chunks(fn, frames: int, *items):
+def in_chunks(fn, frames: int, *items):
     """`fn` over the items (numpy arrays with a leading item axis) in calls of GROUP_FRAMES // frames
     items each, the last call padded with copies of the first item; the results concatenated,
     padding dropped. One compiled shape per length, whatever the number of items. At least one item."""
@@ -149,9 +149,9 @@ def gloss_deletion(params, batch, scores_BxLxT, fractions=FRACTIONS, seed: int =
         # Items: each pair intact, then each pair per (top | random, fraction).
         deleted_IxT = np.concatenate([np.zeros((len(pairs), t), bool), deleted_2xKxNxT[:, :, pairs].reshape(-1, t)])
         pair_I = np.tile(pairs, 1 + 2 * k)
-        score = functools.partial(_item_log_probs, model, params, *args)
+        score = functools.partial(item_log_probs, model, params, *args)
         length = args[0].shape[1]
-        values = _in_chunks(score, length, (pair_I // l).astype(np.int32), (pair_I % l).astype(np.int32),
+        values = in_chunks(score, length, (pair_I // l).astype(np.int32), (pair_I % l).astype(np.int32),
                             deleted_IxT[:, :length])
         out[:, pairs] = values.reshape(1 + 2 * k, len(pairs))
     out = out.reshape(1 + 2 * k, b, l)
@@ -181,7 +181,7 @@ def translation_deletion(params, batch, scores_BxT, fractions=FRACTIONS, seed: i
     if len(rows):
         decode = lambda row_C, deleted_CxT: _item_translations(model, params, frames_BxTxF, mask_BxT, row_C,
                                                                deleted_CxT, max_len)
-        tokens = _in_chunks(decode, t, np.tile(rows, 2 * k).astype(np.int32),
+        tokens = in_chunks(decode, t, np.tile(rows, 2 * k).astype(np.int32),
                             deleted_2xKxBxT[:, :, rows, :t].reshape(-1, t))
         out[:, rows] = tokens.reshape(2 * k, len(rows), max_len)
     return {"top": out[:k], "random": out[k:]}
@@ -204,7 +204,7 @@ def _uniform(model, params, frames_BxTxF, frame_mask_BxT, decoder_input_BxL, tar
     # The interceptor acts while tracing, so it must run inside this jit and call the
     # un-jitted decoder: a cached `greedy_decode` executable would not see it.
     def rows(frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL):
-        log_probs = _reference_log_probs(model, params, frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL)
+        log_probs = reference_log_probs(model, params, frames_BxTxF, frame_mask_BxT, decoder_input_BxL, target_BxL)
         return log_probs, greedy_decode.__wrapped__(model, params, frames_BxTxF, frame_mask_BxT, max_len)
 
     with nn.intercept_methods(_uniform_cross_attention):
