@@ -17,6 +17,21 @@ SCORED_SPLITS = ("val", "test")  # the splits a sweep or an ablation scores
 PAPER_CONFIGS = "gloss16,gloss32,gloss64,text16"
 
 
+class ExampleFormatter(argparse.HelpFormatter):
+    """Wraps a description as usual, but keeps an "example:" epilog's command lines as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("example"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def examples(*commands: str) -> dict:
+    """`add_parser` keywords that end a sub-command's --help with these example command lines."""
+    heading = "example:" if len(commands) == 1 else "examples:"
+    return {"epilog": "\n".join([heading, *(f"  {c}" for c in commands)]), "formatter_class": ExampleFormatter}
+
+
 def add_data(p: argparse.ArgumentParser, help: str | None = None, required: bool = True, **kwargs) -> None:
     """`--data`: a corpus in the converted layout; optional where a trained run knows its own."""
     if help is None:

@@ -202,6 +202,11 @@ def load_pose(root: str | os.PathLike, sample_id: str) -> np.ndarray:
     path = pose_path(root, sample_id)
     if not path.is_file():
         raise LayoutError(f"{path}: pose file not found for sample {sample_id!r}")
+    return read_pose_file(path)
+
+
+def read_pose_file(path: str | os.PathLike) -> np.ndarray:
+    """Loads and validates one existing `.npy` pose array (see load_pose)."""
     try:
         pose = np.load(path, allow_pickle=False)
     except Exception as e:  # numpy raises several types for truncated or foreign files
