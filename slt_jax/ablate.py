@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from slt_jax.cli_args import (SCORED_SPLITS, add_data, add_epochs, add_overrides, add_quiet, add_seeds,
-                              add_split, add_workdir)
+                              add_split, add_workdir, examples)
 from slt_jax.config import PRESETS, Config, DataConfig
 from slt_jax.layout import write_text
 
@@ -39,6 +39,15 @@ VARIANT_OPTIONS = {
     "velocity": {"velocity": True},
     "presence": {"hand_presence": True},
     "z": {"use_3d": True},
+}
+VARIANT_HELP = {  # what each option feeds the model (docs/features.md has the formulas)
+    "raw": "the authors' features: body and hand points, x and y as MediaPipe gives them",
+    "body": "every point centred on the shoulders and measured in shoulder widths, averaged over the clip",
+    "body_frame": "the same, with each frame's own shoulders",
+    "hands": "adds each hand's points relative to its wrist, in palm sizes",
+    "velocity": "adds every value's change from the previous frame",
+    "presence": "adds one flag per hand: 1 where it was detected",
+    "z": "adds MediaPipe's depth, z, to every point",
 }
 FEATURE_FIELDS = ("use_3d", "body_norm", "hand_norm", "velocity", "hand_presence")
 # (key, column title) of every scored value; the alignment ones are teacher-forced.
@@ -163,7 +172,9 @@ def add_commands(subparsers) -> None:
         description="Train each feature variant (the base config with those options; docs/features.md) "
         "for --seeds seeds as one vmapped program, score every seed, and write ablation.md / "
         "ablation.csv: WER, exact match and teacher-forced alignment scores, mean ± std over seeds. "
-        f"Options, joined by '+' within a variant: {', '.join(VARIANT_OPTIONS)}.")
+        "Options, joined by '+' within a variant: "
+        + "; ".join(f"{name} ({text})" for name, text in VARIANT_HELP.items()) + ".",
+        **examples("slt-jax ablate --data corpus/ --workdir ablation/ --variants raw,body,body+hands --seeds 3"))
     add_data(p)
     p.add_argument("--base", default="gloss16", choices=sorted(PRESETS), help="base preset (default: %(default)s)")
     p.add_argument("--variants", default="raw,body,body+hands,body+hands+velocity",

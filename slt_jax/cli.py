@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 
 COMMAND_MODULES = (
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, decode and look inside pose-to-gloss/text Transformers "
         "(SignAttention in JAX/Flax).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {importlib.metadata.version('slt-jax')}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(subparsers)

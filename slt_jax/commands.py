@@ -6,7 +6,7 @@ import dataclasses
 import json
 
 from slt_jax.cli_args import (SCORED_SPLITS, add_configs, add_data, add_epochs, add_overrides, add_quiet,
-                              add_recipe, add_seed, add_seeds, add_split, add_workdir)
+                              add_recipe, add_seed, add_seeds, add_split, add_workdir, examples)
 from slt_jax.config import PRESETS, REPRODUCE_RECIPE
 
 
@@ -14,7 +14,10 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train a model on a corpus in the converted layout",
         description="Train a SignAttention Transformer. Resumes from the workdir's latest "
-        "checkpoint when run again with the same settings.")
+        "checkpoint when run again with the same settings.",
+        **examples("slt-jax train --data corpus/ --config gloss16 --workdir runs/gloss16",
+                   "slt-jax train --data corpus/ --config gloss16 --workdir runs/norm --recipe converge "
+                   "--set data.body_norm=sequence --set data.hand_norm=true"))
     add_data(p, help="corpus folder (annotations.csv, metadata.json, poses/)")
     p.add_argument("--config", default="gloss16", choices=sorted(PRESETS),
                    help="preset: the authors' gloss16/32/64 and text16, or tiny for smoke runs "
@@ -41,7 +44,8 @@ def add_commands(subparsers) -> None:
         "evaluate", help="decode a split with a trained run and score it",
         description="Translate a split with the run's best parameters; print the metrics and write "
         "<workdir>/eval_<split>.json and <workdir>/translations_<split>.csv (with a _beam suffix for beam "
-        "search).")
+        "search).",
+        **examples("slt-jax evaluate --workdir runs/gloss16 --split test --decode beam --beam 8"))
     add_workdir(p)
     add_split(p, "translate")
     add_data(p, required=False)
@@ -58,7 +62,8 @@ def add_commands(subparsers) -> None:
         description="For each config, train --seeds seeds in one jit-compiled program vmapped over "
         "seeds (each seed stops early and keeps its best parameters on its own), evaluate every "
         "seed, and write table1.md / table1.csv (mean ± std over seeds, the paper's WER beside). "
-        "Seed k of config C is a normal run in WORKDIR/C/seed_k.")
+        "Seed k of config C is a normal run in WORKDIR/C/seed_k.",
+        **examples("slt-jax sweep --data corpus/ --configs gloss16,gloss32 --seeds 3 --workdir runs/"))
     add_data(p)
     add_configs(p)
     add_seeds(p, default=4)
@@ -75,7 +80,8 @@ def add_commands(subparsers) -> None:
         description="Make the embedded synthetic corpus (or use yours), train every config's seeds "
         "as one vmapped program each, evaluate, analyse every seed's attention, check the paper's "
         "six conclusions, and write OUT/index.html and OUT/report.md. Run it again to reuse "
-        "finished steps.")
+        "finished steps.",
+        **examples("slt-jax reproduce --out out", "slt-jax reproduce --out smoke --corpus tiny --configs tiny --epochs 1"))
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--corpus", default="small",
                    help="synthetic preset tiny|small|novel|gsl, or a corpus folder (default: %(default)s)")

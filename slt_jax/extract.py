@@ -42,7 +42,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from slt_jax.cli_args import add_quiet, add_workers
+from slt_jax.cli_args import add_quiet, add_workers, examples
 from slt_jax.layout import LANDMARK_GROUPS, N_LANDMARKS, LayoutError, load_pose, pose_path, save_pose, write_json
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -497,12 +497,16 @@ def merge_shards(out: str | os.PathLike) -> dict:
 
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser(
-        "extract", help="MediaPipe Holistic keypoints from videos or folders of frames",
+        "extract", help="MediaPipe Holistic keypoints from videos or folders of frames (the `extract` extra)",
         description="Run MediaPipe Holistic on videos (.mp4, .avi, ...), folders of frame images "
         "(as GSL ships them) or single images, and write OUT/poses/<id>.npy (frames, 1, 543, 3) "
         "with NaN where a part was not found, plus OUT/manifest.json (fps, frames, detection "
         "rates, errors). Run it again to resume: finished inputs are skipped, failed ones retried. "
-        "On N machines: --shard K/N on each into one OUT, then --merge once.")
+        "On N machines: --shard K/N on each into one OUT, then --merge once. Needs the `extract` extra "
+        "(mediapipe 0.10.21 with its bundled models, numpy<2), best in its own environment: "
+        "python3 -m venv .venv-extract && .venv-extract/bin/pip install -e '.[extract]' (BUILD.md).",
+        **examples(".venv-extract/bin/slt-jax extract --videos clips/ --out keypoints/ --workers 4",
+                   ".venv-extract/bin/slt-jax extract --videos 'clips/*.mp4' --out keypoints/ --shard 0/8"))
     p.add_argument("--videos", metavar="DIR_OR_GLOB",
                    help="a folder (searched recursively), a file, or a quoted glob such as 'clips/*.mp4' "
                    "(required unless --merge)")

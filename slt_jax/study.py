@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from slt_jax.cli_args import add_quiet, add_recipe, add_seed, add_seeds
+from slt_jax.cli_args import add_quiet, add_recipe, add_seed, add_seeds, examples
 from slt_jax.config import STUDY_RECIPE
 from slt_jax.layout import write_json, write_text
 
@@ -309,7 +309,8 @@ def add_commands(subparsers) -> None:
         "repeated-sentence corpus, one factor changed at a time (training length, hidden size, target, "
         "features), and the positive control (`novel`: no held-out sentence occurs in training). Writes "
         "OUT/study.md, study.json and study.png after each cell; run it again to reuse finished cells. "
-        f"Cells, in order: {', '.join(CELLS_BY_NAME)}.")
+        f"Cells, in order: {', '.join(CELLS_BY_NAME)}.",
+        **examples("slt-jax study --out out/study", "slt-jax study --out out/study --cells small-gloss16,novel-gloss16 --seeds 2"))
     p.add_argument("--out", required=True, help="the study's folder (give `reproduce --out`'s OUT/study to "
                    "add the study to that report)")
     p.add_argument("--cells", default=",".join(CELLS_BY_NAME), help="comma-separated cells (default: all)")

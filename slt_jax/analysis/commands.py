@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from slt_jax.cli_args import add_data, add_quiet, add_seed, add_split, add_workdir
+from slt_jax.cli_args import add_data, add_quiet, add_seed, add_split, add_workdir, examples
 
 
 def add_commands(subparsers) -> None:
@@ -12,7 +12,8 @@ def add_commands(subparsers) -> None:
         "analyze", help="attention figures and alignment/faithfulness scores of a trained run",
         description="Translate a split greedily while recording attention, then write the paper's "
         "figures (2a, 2b, 3a/3b, 4, 5, 6; 7a-d for a text model), the alignment and deletion figures "
-        "and analysis.json (keys documented in slt_jax/analysis/report.py and docs/interpretability.md).")
+        "and analysis.json (keys documented in slt_jax/analysis/report.py and docs/interpretability.md).",
+        **examples("slt-jax analyze --workdir runs/gloss16 --split test"))
     add_workdir(p)
     add_split(p, "analyse")
     p.add_argument("--out", help="output folder (default: <workdir>/analysis_<split>)")
@@ -31,7 +32,8 @@ def add_commands(subparsers) -> None:
         description="Translate a split greedily while recording attention and write one static HTML page "
         "(no server, no network; open it from disk): pick a sample, play its poses as a stick figure, "
         "click a decoded token to see its cross-attention over the frames beside the true sign spans, "
-        "its self-vs-cross share, and the encoder attention of the frame under the cursor (docs/viewer.md).")
+        "its self-vs-cross share, and the encoder attention of the frame under the cursor (docs/viewer.md).",
+        **examples("slt-jax view --workdir runs/gloss16 --split test"))
     add_workdir(p)
     add_split(p, "show")
     p.add_argument("--out", help="output folder for viewer.html (default: <workdir>/view_<split>)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slt_jax.cli_args import add_data, add_quiet, add_seed, add_workers
+from slt_jax.cli_args import add_data, add_quiet, add_seed, add_workers, examples
 from slt_jax.synth.presets import PRESETS
 
 
@@ -12,12 +12,14 @@ def add_commands(subparsers) -> None:
         description="Generate MediaPipe-Holistic-like keypoints of invented signers signing an "
         "invented sign language, in the converted layout (annotations.csv with gloss_spans, "
         "metadata.json, poses/<id>.npy). The same preset and seed always give the same corpus. "
-        "Run it again on the same folder to finish an interrupted run.")
+        "Run it again on the same folder to finish an interrupted run.",
+        **examples("slt-jax synth --out corpus_small/", "slt-jax synth --out corpus_novel/ --preset novel"))
     p.add_argument("--out", required=True, metavar="DIR", help="corpus folder: new, empty, or an unfinished run")
     p.add_argument("--preset", default="small", choices=list(PRESETS),
                    help="gsl: GSL's size and shape (10,290 samples); small: the same shape in 1,050 "
-                   "samples, for quick training; tiny: a few dozen short samples, for tests "
-                   "(default: %(default)s)")
+                   "samples, for quick training; novel: small's size, but every sample signs its own new "
+                   "sentence, so no test sentence occurs in training (the study's positive control, "
+                   "docs/findings.md); tiny: a few dozen short samples, for tests (default: %(default)s)")
     add_seed(p)
     add_workers(p, "processes generating poses")
     add_quiet(p, "bar")
@@ -27,7 +29,8 @@ def add_commands(subparsers) -> None:
         "render", help="draw a sample as a stick figure (animated GIF or PNG strip)",
         description="Draw one sample of a corpus in the converted layout: body, hands and face "
         "outline, with the gloss being signed as caption where the corpus has gloss_spans. A "
-        "hand the tracker lost is a cross at the wrist.")
+        "hand the tracker lost is a cross at the wrist.",
+        **examples("slt-jax render --data corpus_small/ --id signer1_rep1_sentence0005 --out sample.gif"))
     add_data(p, metavar="DIR")
     p.add_argument("--id", required=True, help="sample id (a row of annotations.csv)")
     p.add_argument("--out", required=True, metavar="FILE",
