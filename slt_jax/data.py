@@ -8,7 +8,8 @@ A batch is a dict of numpy arrays (B = batch size, T = a bucket's frame count, L
   target        (B, L)    int32    y1 .. yn <eos>, PAD after
   sample_mask   (B,)      bool     False for the rows that only fill the last batch
   index         (B,)      int32    position of the sample in the split's example list
-  gloss_spans   (B, L, 2) int32    [start, end) of each gloss in sampled-frame numbering, -1 if unknown
+  gloss_spans   (B, L, 2) int32    [start, end) of each target token's sign (`examples.target_spans`)
+                                   in sampled-frame numbering, -1 if unknown or the word has no sign
 
 Every batch of one bucket has the same shapes, so a run compiles once per bucket. Reading a
 split into `Example`s and fitting the vocabulary live in `slt_jax.examples` (their names are
@@ -118,8 +119,9 @@ def frame_order(example_id: str, n_frames: int) -> np.ndarray:
 
 
 def map_spans(spans: np.ndarray, frame_indices: np.ndarray) -> np.ndarray:
-    """Original-frame spans [s, e) -> spans over the sampled frames whose index lies in [s, e)."""
-    return np.searchsorted(frame_indices, spans, side="left").astype(np.int32)
+    """Original-frame spans [s, e) -> spans over the sampled frames whose index lies in [s, e);
+    unknown spans (-1) stay -1."""
+    return np.where(spans < 0, -1, np.searchsorted(frame_indices, spans, side="left")).astype(np.int32)
 
 
 def bucket_length(n_frames: int, config: DataConfig) -> int:

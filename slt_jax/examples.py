@@ -72,7 +72,7 @@ class Example:
     frames: np.ndarray  # (frames, F) float32
     tokens: np.ndarray  # (n,) int32, no <bos>/<eos>
     reference: str
-    gloss_spans: np.ndarray | None  # (glosses, 2) int32, original frame numbering
+    gloss_spans: np.ndarray | None  # (tokens, 2) int32, each token's sign (`target_spans`)
 
 
 def select_features(pose: np.ndarray, config: DataConfig) -> np.ndarray:
@@ -86,6 +86,24 @@ def select_features(pose: np.ndarray, config: DataConfig) -> np.ndarray:
 
 def target_sentence(sample: Sample, config: DataConfig) -> str:
     return sample.gloss if config.target == "gloss" else sample.text
+
+
+def token_glosses(sample: Sample, config: DataConfig) -> tuple[int | None, ...] | None:
+    """The position of the gloss each target token renders: a gloss itself; for a word, its gloss
+    in `text_alignment` (None: a word no gloss carries). None for text without a word alignment."""
+    return tuple(range(len(sample.gloss.split()))) if config.target == "gloss" else sample.text_alignment
+
+
+def target_spans(sample: Sample, config: DataConfig) -> np.ndarray | None:
+    """[start, end) original frames of the sign each target token renders (`token_glosses`),
+    (tokens, 2) int32, (-1, -1) for a word no gloss carries. None when unknown: without gloss
+    spans, and for text without a word alignment (a word's place in the sentence says nothing
+    about its sign).
+    """
+    glosses = token_glosses(sample, config)
+    if sample.gloss_spans is None or glosses is None:
+        return None
+    return np.asarray([(-1, -1) if g is None else sample.gloss_spans[g] for g in glosses], np.int32).reshape(-1, 2)
 
 
 def fit_vocab(root: str | os.PathLike, config: DataConfig) -> Vocab:
@@ -116,10 +134,9 @@ def read_examples(root: str | os.PathLike, split: str, config: DataConfig, vocab
         raise LayoutError(f"{os.path.join(root, 'annotations.csv')}: no samples in split {split!r}")
 
     def load(sample: Sample) -> Example:
-        spans = None if sample.gloss_spans is None else np.asarray(sample.gloss_spans, np.int32)
         tokens = np.asarray(vocab.encode(target_sentence(sample, config)), np.int32)
         frames = select_features(load_pose(root, sample.id), config)
-        return Example(sample.id, frames, tokens, target_sentence(sample, config), spans)
+        return Example(sample.id, frames, tokens, target_sentence(sample, config), target_spans(sample, config))
 
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
         loaded = pool.map(load, samples)

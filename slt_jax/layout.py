@@ -2,12 +2,14 @@
 
 A corpus is a folder::
 
-    annotations.csv   id,text,gloss,signer,split[,gloss_spans]   (split: train|val|test)
+    annotations.csv   id,text,gloss,signer,split[,gloss_spans][,text_alignment]   (split: train|val|test)
     metadata.json     free-form facts about the corpus (fps, source, ...)
     poses/<id>.npy    float32 (frames, people, 543, dims), MediaPipe Holistic order
 
 `gloss_spans`, when present, holds one `start:end` frame span (end exclusive, original frame
-numbering) per gloss token, separated by spaces.
+numbering) per gloss token, separated by spaces. `text_alignment`, when present, holds one entry
+per word of the text: the 0-based position of the gloss the word renders, or `-` for a word that
+no gloss carries (an article, a particle).
 
 This module imports numpy only (never jax): extraction and preparation run in environments
 pinned for mediapipe. Every write is atomic: a killed process leaves the old file or none.
@@ -29,6 +31,8 @@ import numpy as np
 
 COLUMNS = ("id", "text", "gloss", "signer", "split")
 SPANS_COLUMN = "gloss_spans"
+ALIGNMENT_COLUMN = "text_alignment"
+NO_GLOSS = "-"
 SPLITS = ("train", "val", "test")
 
 # MediaPipe Holistic landmark groups as [start, stop) indices into the 543 points.
@@ -57,6 +61,7 @@ class Sample:
     signer: str
     split: str
     gloss_spans: tuple[Span, ...] | None = None
+    text_alignment: tuple[int | None, ...] | None = None  # per word of `text`: its gloss's position
 
 
 # --- atomic writes ---------------------------------------------------------------------------
@@ -117,6 +122,26 @@ def format_spans(spans: Sequence[Span]) -> str:
     return " ".join(f"{s}:{e}" for s, e in spans)
 
 
+def parse_alignment(text: str, n_words: int, n_glosses: int,
+                    where: str = ALIGNMENT_COLUMN) -> tuple[int | None, ...]:
+    """Parses '- 0 2 2 1 ...' into each word's gloss position, None for `-`."""
+    alignment = []
+    for item in text.split():
+        if item == NO_GLOSS:
+            alignment.append(None)
+        elif item.isdecimal() and int(item) < n_glosses:
+            alignment.append(int(item))
+        else:
+            raise LayoutError(f"{where}: {item!r} is neither {NO_GLOSS!r} nor a gloss position in 0..{n_glosses - 1}")
+    if len(alignment) != n_words:
+        raise LayoutError(f"{where}: {len(alignment)} alignment entries for {n_words} words")
+    return tuple(alignment)
+
+
+def format_alignment(alignment: Sequence[int | None]) -> str:
+    return " ".join(NO_GLOSS if a is None else str(a) for a in alignment)
+
+
 # --- annotations -----------------------------------------------------------------------------
 
 
@@ -137,7 +162,7 @@ def read_annotations(root: str | os.PathLike) -> list[Sample]:
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise LayoutError(f"{path}: missing column(s) {', '.join(missing)}; header is {header}")
-    has_spans = SPANS_COLUMN in header
+    has_spans, has_alignment = SPANS_COLUMN in header, ALIGNMENT_COLUMN in header
     samples, seen = [], set()
     for line, row in enumerate(rows, start=2):
         where = f"{path}:{line}"
@@ -154,24 +179,32 @@ def read_annotations(root: str | os.PathLike) -> list[Sample]:
         spans = None
         if has_spans and row[SPANS_COLUMN].strip():
             spans = parse_spans(row[SPANS_COLUMN], len(row["gloss"].split()), where)
-        samples.append(Sample(sid, row["text"], row["gloss"], row["signer"], row["split"], spans))
+        alignment = None
+        if has_alignment and row[ALIGNMENT_COLUMN].strip():
+            alignment = parse_alignment(row[ALIGNMENT_COLUMN], len(row["text"].split()),
+                                        len(row["gloss"].split()), where)
+        samples.append(Sample(sid, row["text"], row["gloss"], row["signer"], row["split"], spans, alignment))
     if not samples:
         raise LayoutError(f"{path}: no samples")
     return samples
 
 
 def write_annotations(root: str | os.PathLike, samples: Sequence[Sample]) -> None:
-    """Writes `root/annotations.csv` atomically (with `gloss_spans` if any sample has spans)."""
+    """Writes `root/annotations.csv` atomically (with `gloss_spans` if any sample has spans, and
+    `text_alignment` if any has one)."""
     has_spans = any(s.gloss_spans is not None for s in samples)
+    has_alignment = any(s.text_alignment is not None for s in samples)
     buf = io.StringIO()
     # RFC 4180 line ends: csv quotes a field holding any character of the terminator, so with
     # "\r\n" a lone '\r' in a text is quoted too instead of splitting its row on reading.
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(COLUMNS + ((SPANS_COLUMN,) if has_spans else ()))
+    writer.writerow(COLUMNS + ((SPANS_COLUMN,) if has_spans else ()) + ((ALIGNMENT_COLUMN,) if has_alignment else ()))
     for s in samples:
         row = [s.id, s.text, s.gloss, s.signer, s.split]
         if has_spans:
             row.append(format_spans(s.gloss_spans) if s.gloss_spans else "")
+        if has_alignment:
+            row.append(format_alignment(s.text_alignment) if s.text_alignment else "")
         writer.writerow(row)
     write_text(Path(root) / "annotations.csv", buf.getvalue())
 

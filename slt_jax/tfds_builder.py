@@ -6,7 +6,8 @@ Each record holds what `slt_jax.data.load_examples` gives for the sample, for on
     frames       (frames, F) float32   the config's keypoint features, NaN -> 0, every frame
     tokens       (n,) int32            target ids in the vocabulary fitted on the train split
     reference    str                   the target sentence
-    gloss_spans  (glosses, 2) int32    [start, end) in original frames; (0, 2) when unknown
+    gloss_spans  (tokens, 2) int32     [start, end) of each token's sign in original frames, -1 for a
+                                       word no gloss carries; (0, 2) when unknown
 
 Build once, then read with random access (`tfds.load`/`as_dataset` would need TensorFlow):
 
@@ -51,8 +52,9 @@ class SltJaxCorpus(tfds.core.GeneratorBasedBuilder):
     # tfds 4.9.x looks for a builder's checksums beside its source through importlib_resources,
     # which it only installs on Python < 3.9 (tensorflow/datasets#11212); we download nothing.
     code_path = None
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Records equal to slt_jax.data.load_examples."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Records equal to slt_jax.data.load_examples.",
+                     "1.1.0": "Text records' gloss_spans: each word's sign (text_alignment), not gloss s's."}
     BUILDER_CONFIGS = [
         CorpusConfig(name="gloss", description="gloss targets", data=DataConfig(target="gloss")),
         CorpusConfig(name="text", description="text targets", data=DataConfig(target="text")),

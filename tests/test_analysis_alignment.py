@@ -82,9 +82,30 @@ def test_boundaries_read_off_the_attention_match_the_annotation():
                           [0.0, 0.05, 0.05, 0.3, 0.3, 0.3],   # gloss 1: frames 3-5
                           [0.2, 0.2, 0.2, 0.2, 0.2, 0.0]])    # <eos>, not a gloss
     np.testing.assert_array_equal(al.attention_boundaries(attention, MASK6, 2), [3.0])
-    np.testing.assert_array_equal(al.span_boundaries(np.array([[0, 2], [4, 6], [-1, -1]]), 2), [3.0])
+    np.testing.assert_array_equal(al.span_boundaries(np.array([[0, 2], [4, 6]])), [3.0])
     assert al.boundary_counts(attention, MASK6, np.array([[0, 3], [3, 6], [-1, -1]]), 2) == (1, 1, 1)
     assert al.boundary_counts(attention, MASK6, np.array([[0, 5], [5, 6], [-1, -1]]), 2, tolerance=1) == (0, 1, 1)
+    assert al.boundary_counts(attention, MASK6, np.full((3, 2), -1), 2) == (0, 0, 0)  # no spans: nothing read
+
+
+# A text "o spiti psilo spiti" for the glosses HOUSE (frames 0-2, two words) and TALL (frames 3-5):
+# word 0 is an article no gloss carries, words 1 and 3 render HOUSE, word 2 TALL; then <eos>.
+TEXT_SPANS = np.array([[-1, -1], [0, 3], [3, 6], [0, 3], [-1, -1]])
+TEXT_ATTENTION = np.array([[0.0, 0.0, 0.0, 0.0, 0.1, 0.9],    # the article looks anywhere
+                           [0.4, 0.3, 0.3, 0.0, 0.0, 0.0],    # HOUSE
+                           [0.0, 0.0, 0.0, 0.3, 0.3, 0.4],    # TALL
+                           [0.2, 0.6, 0.2, 0.0, 0.0, 0.0],    # HOUSE again
+                           [0.2, 0.2, 0.2, 0.2, 0.2, 0.0]])   # <eos>
+
+
+def test_text_words_are_scored_against_the_sign_of_their_gloss():
+    hits, known = al.alignment_hits(TEXT_ATTENTION, MASK6, TEXT_SPANS, 4)
+    assert (int(hits), int(known)) == (3, 3)  # the article is left out
+    spans, rows = al.by_sign(TEXT_ATTENTION, TEXT_SPANS, 4)
+    np.testing.assert_array_equal(spans, [[0, 3], [3, 6]])  # one sign per gloss, in time order
+    np.testing.assert_allclose(rows, [[0.3, 0.45, 0.25, 0, 0, 0], [0, 0, 0, 0.3, 0.3, 0.4]])
+    # One boundary, HOUSE|TALL at frame 3: none from the article's peak nor between HOUSE's words.
+    assert al.boundary_counts(TEXT_ATTENTION, MASK6, TEXT_SPANS, 4) == (1, 1, 1)
 
 
 def test_matching_is_one_to_one_and_f1_pools_counts():

@@ -1,5 +1,7 @@
 """The data path: features, sampling, spans, vocabulary, batches, and clear errors."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,31 @@ def test_spans_map_to_sampled_frames():
     spans = np.array([[0, 5], [5, 9], [9, 13]])
     np.testing.assert_array_equal(data.map_spans(spans, np.array([0, 3, 6, 9, 12])), [[0, 2], [2, 3], [3, 5]])
     np.testing.assert_array_equal(data.map_spans(spans, np.array([1, 4, 8, 11])), [[0, 2], [2, 3], [3, 4]])
+    np.testing.assert_array_equal(data.map_spans(np.array([[-1, -1], [5, 9]]), np.array([0, 3, 6])), [[-1, -1], [2, 3]])
+
+
+def test_text_tokens_get_the_span_of_the_gloss_they_render(tmp_path):
+    # "to mega spiti einai psilo" for HOUSE TALL: "to" and "einai" render no gloss, "mega spiti" both HOUSE.
+    aligned = Sample("a", "to mega spiti einai psilo", "HOUSE TALL", "1", "train", ((3, 12), (15, 24)),
+                     (None, 0, 0, None, 1))
+    unaligned = dataclasses.replace(aligned, id="b", text_alignment=None)
+    write_annotations(tmp_path, [aligned, unaligned])
+    for sid in "ab":
+        save_pose(tmp_path, sid, np.random.default_rng(0).uniform(size=(27, 1, 543, 3)))
+    assert read_annotations(tmp_path) == [aligned, unaligned]
+
+    def spans(target: str) -> np.ndarray:
+        config = DataConfig(target=target, max_tokens=8)
+        examples = data.load_examples(tmp_path, "train", config, data.fit_vocab(tmp_path, config))
+        batch = next(data.make_batches(examples, config, 2))
+        assert list(batch["index"]) == [0, 1]
+        return batch["gloss_spans"]
+
+    unknown = [-1, -1]
+    # Frames 0, 3, ..., 24 are sampled: HOUSE is sampled frames 1-3, TALL 5-7.
+    np.testing.assert_array_equal(spans("text"), [[unknown, [1, 4], [1, 4], unknown, [5, 8]] + [unknown] * 3,
+                                                  [unknown] * 8])  # no word alignment: no word's sign is known
+    np.testing.assert_array_equal(spans("gloss"), [[[1, 4], [5, 8]] + [unknown] * 6] * 2)
 
 
 def test_batches_have_static_bucket_shapes_and_keep_every_sample(corpus_dir):
@@ -120,6 +147,8 @@ def test_wrong_shape_names_the_file(tmp_path):
     ("id,text,gloss,signer,split\na,b,C,1,train\na,b,C,1,test\n", "duplicate id 'a'"),
     ("id,text,gloss,signer,split,gloss_spans\na,b,C D,1,train,0:4\n", "1 spans for 2 glosses"),
     ("id,text,gloss,signer,split,gloss_spans\na,b,C D,1,train,0:4 3:6\n", "overlaps"),
+    ("id,text,gloss,signer,split,text_alignment\na,b c,C D,1,train,1\n", "1 alignment entries for 2 words"),
+    ("id,text,gloss,signer,split,text_alignment\na,b c,C,1,train,0 1\n", "'1' is neither '-' nor a gloss position"),
     ("id,text,gloss,signer,split\n", "no samples"),
 ])
 def test_malformed_annotations_name_the_file_and_problem(tmp_path, text, problem):
@@ -130,7 +159,7 @@ def test_malformed_annotations_name_the_file_and_problem(tmp_path, text, problem
 
 
 def test_annotations_round_trip(tmp_path):
-    samples = [Sample("a", "γεια σας", "ΓΕΙΑ ΕΓΩ(1)", "3", "train", ((0, 4), (4, 9))),
+    samples = [Sample("a", "γεια σας", "ΓΕΙΑ ΕΓΩ(1)", "3", "train", ((0, 4), (4, 9)), (None, 0)),
                Sample("b", "x, \"y\"", "Z", "1", "test", None)]
     write_annotations(tmp_path, samples)
     assert read_annotations(tmp_path) == samples

@@ -79,6 +79,20 @@ def test_head_null_separates_an_aligned_head_from_chance():
     assert abs(aligned["averaged"]) < aligned["best"]
 
 
+def test_regions_score_a_text_by_the_signs_of_its_words():
+    # 8 frames: rest, HOUSE (1-2), a transition, TALL (4-6), rest. Four words, two glosses: an
+    # article that no gloss carries, HOUSE, TALL, HOUSE again; each word attends to one frame.
+    spans = np.array([[-1, -1], [1, 3], [4, 7], [1, 3], [-1, -1]])
+    attention = np.zeros((5, 8))
+    attention[[0, 1, 2, 3], [7, 1, 5, 2]] = 1.0  # the article on the final rest, the others on their sign
+    shares = heads.region_shares([(attention, spans, 4, np.ones(8, bool))])
+    assert shares["all"] == {"before": 0.0, "sign": 1.0, "between": 0.0, "after": 0.0, "own_sign": 1.0,
+                             "own_sign_frames": round((2 + 3 + 2) / 24, 4)}  # the article left out
+    assert shares["first"]["own_sign"] == shares["last"]["own_sign"] == 1.0
+    assert shares["frames"] == {"before": 0.125, "sign": 0.625, "between": 0.125, "after": 0.125}
+    assert heads.region_shares([(attention, np.full((5, 2), -1), 4, np.ones(8, bool))]) is None  # no alignment
+
+
 def test_positive_control_aligns_and_negative_control_does_not(tmp_path):
     corpus = tmp_path / "corpus"
     write_corpus(corpus, TINY_NOVEL, 0, progress=False)

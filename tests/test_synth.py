@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import filecmp
+import shutil
 
 import numpy as np
 import pytest
@@ -101,6 +103,32 @@ def test_spans_lie_inside_the_sequence_in_order(tiny):
         assert len(s.gloss_spans) == len(s.gloss.split())
         assert starts[0] > 0 and ends[-1] < frames  # rest before and after
         assert np.all(ends > starts) and np.all(starts[1:] > ends[:-1])  # transitions between
+
+
+def test_text_targets_take_each_words_sign_from_the_corpus_alignment(tiny):
+    from slt_jax import data
+    from slt_jax.config import DataConfig
+
+    config = DataConfig(target="text")
+    sentences = layout.read_metadata(tiny)["sentences"]
+    samples = {s.id: s for s in layout.read_annotations(tiny)}
+    examples = data.load_examples(tiny, "test", config, data.fit_vocab(tiny, config))
+    for ex in examples:
+        sample = samples[ex.id]
+        alignment = sentences[int(ex.id.rsplit("sentence", 1)[1])]["alignment"]  # metadata.json's word -> gloss
+        assert list(sample.text_alignment) == alignment
+        expected = [(-1, -1) if g is None else sample.gloss_spans[g] for g in alignment]
+        np.testing.assert_array_equal(ex.gloss_spans, expected)
+        assert len(ex.gloss_spans) == len(ex.tokens)
+    assert any(-1 in ex.gloss_spans for ex in examples)  # articles and particles have no sign
+
+
+def test_rerun_adds_the_alignment_to_a_corpus_written_without_it(tiny, tmp_path):
+    shutil.copytree(tiny, tmp_path / "old")
+    samples = layout.read_annotations(tiny)
+    layout.write_annotations(tmp_path / "old", [dataclasses.replace(s, text_alignment=None) for s in samples])
+    corpus.write_corpus(tmp_path / "old", TINY, seed=0, progress=False)
+    assert layout.read_annotations(tmp_path / "old") == samples
 
 
 def test_mediapipe_conventions(tiny):

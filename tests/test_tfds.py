@@ -22,10 +22,13 @@ pytestmark = pytest.mark.extract_env
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """The toy corpus, with gloss spans dropped from every other sample (as .pose imports have none)."""
+    """The toy corpus, with gloss spans dropped from every other sample (as .pose imports have none)
+    and each text aligned with its glosses ("the <gloss> ...": the article renders none)."""
     root = tmp_path_factory.mktemp("corpus")
     samples = write_corpus(root, n_train=12, n_eval=4, seed=3)
-    write_annotations(root, [s if i % 2 else dataclasses.replace(s, gloss_spans=None) for i, s in enumerate(samples)])
+    write_annotations(root, [dataclasses.replace(s, gloss_spans=s.gloss_spans if i % 2 else None,
+                                                 text_alignment=(None, *range(len(s.gloss.split()))))
+                             for i, s in enumerate(samples)])
     return root
 
 
@@ -50,7 +53,11 @@ def test_data_source_equals_the_direct_reader(corpus, tmp_path, target):
     vocab = data.fit_vocab(corpus, config)
     assert sorted(splits) == ["test", "train", "val"]
     for split, source in splits.items():
-        assert_same_examples(to_examples(source), data.load_examples(corpus, split, config, vocab))
+        examples = data.load_examples(corpus, split, config, vocab)
+        assert_same_examples(to_examples(source), examples)
+        if target == "text":  # the article's sign is unknown, each other word's is its gloss's
+            spans = [ex.gloss_spans for ex in examples if ex.gloss_spans is not None]
+            assert spans and all((s[0] == -1).all() and (s[1:] >= 0).all() for s in spans)
     builder = SltJaxCorpus(corpus=corpus, config=target, data_dir=tmp_path)
     assert tuple(builder.info.metadata["vocab"]) == vocab.tokens
     first = splits["train"][0]

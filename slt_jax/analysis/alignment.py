@@ -8,6 +8,11 @@ decoding calls minus the <eos> one). Positions along the video are "real-frame r
 frames are skipped, as the paper's figures drop them. All but the boundary functions (whose
 outputs vary in size) are jittable and vmappable; a value that is undefined for a sample (fewer
 than two glosses for the ordering scores) is NaN, so averages use `nanmean`.
+
+The span scores take each step's `gloss_spans` row: the [start, end) of the sign its token
+renders. For a gloss that is its own sign; for a word of a text target, the sign of the gloss the
+corpus aligns it with (`examples.target_spans`), so two words of one gloss share a span, and a
+word no gloss carries (an article, a particle) has none (-1) and is left out of every span score.
 """
 
 from __future__ import annotations
@@ -142,12 +147,21 @@ def attention_boundaries(attention_SxT, frame_mask_T, n_tokens: int) -> np.ndarr
     return real[1:][labels[1:] != labels[:-1]].astype(float)
 
 
-def span_boundaries(gloss_spans_Sx2, n_tokens: int) -> np.ndarray:
-    """Annotated boundaries: between consecutive glosses with known spans, the middle of the gap
-    between one's end and the next one's start (their shared frame edge when they touch)."""
+def by_sign(attention_SxT, gloss_spans_Sx2, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first `n_tokens` steps grouped by sign: the distinct known spans in time order, (K, 2),
+    and for each the mean attention of the steps whose token it renders, (K, T). Steps without a
+    known span are left out; for glosses (one sign each, in signing order) nothing changes."""
     spans = np.asarray(gloss_spans_Sx2)[:n_tokens]
-    pairs = zip(spans[:-1], spans[1:])
-    return np.array([(a[1] + b[0]) / 2 for a, b in pairs if a[0] >= 0 and b[0] >= 0], float)
+    known = spans[:, 0] >= 0
+    spans_Kx2, sign_S = np.unique(spans[known], axis=0, return_inverse=True)
+    member_KxS = np.arange(len(spans_Kx2))[:, None] == sign_S.reshape(-1)
+    return spans_Kx2, member_KxS @ np.asarray(attention_SxT)[:n_tokens][known] / member_KxS.sum(1, keepdims=True)
+
+
+def span_boundaries(spans_Kx2) -> np.ndarray:
+    """Annotated boundaries between consecutive signs (`by_sign`'s spans): the middle of the gap
+    between one's end and the next one's start (their shared frame edge when they touch)."""
+    return np.array([(a[1] + b[0]) / 2 for a, b in zip(spans_Kx2[:-1], spans_Kx2[1:])], float)
 
 
 def match_boundaries(predicted: np.ndarray, annotated: np.ndarray, tolerance: float) -> int:
@@ -166,11 +180,14 @@ def match_boundaries(predicted: np.ndarray, annotated: np.ndarray, tolerance: fl
 
 def boundary_counts(attention_SxT, frame_mask_T, gloss_spans_Sx2, n_tokens: int,
                     tolerance: float = 2.0) -> tuple[int, int, int]:
-    """(matched, predicted, annotated) boundaries of one sample. Over a set of samples,
-    precision = sum matched / sum predicted, recall = sum matched / sum annotated and
-    F1 = 2 sum matched / (sum predicted + sum annotated) (see `f1`)."""
-    predicted = attention_boundaries(attention_SxT, frame_mask_T, n_tokens)
-    annotated = span_boundaries(gloss_spans_Sx2, n_tokens)
+    """(matched, predicted, annotated) boundaries of one sample, read per sign (`by_sign`): the
+    frames are labelled by the signs the steps render, so a text's words without a sign add no
+    boundary and two words of one sign none between them; (0, 0, 0) without known spans. Over a
+    set of samples, precision = sum matched / sum predicted, recall = sum matched / sum annotated
+    and F1 = 2 sum matched / (sum predicted + sum annotated) (see `f1`)."""
+    spans_Kx2, rows_KxT = by_sign(attention_SxT, gloss_spans_Sx2, n_tokens)
+    predicted = attention_boundaries(rows_KxT, frame_mask_T, len(spans_Kx2))
+    annotated = span_boundaries(spans_Kx2)
     return match_boundaries(predicted, annotated, tolerance), len(predicted), len(annotated)
 
 

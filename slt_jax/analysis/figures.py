@@ -59,7 +59,7 @@ def _percent_axis(ax, n: int) -> None:
 
 
 def cross_attention_sample(rows_SxN, tokens: Sequence[str], title: str, poses: Sequence[np.ndarray] = (),
-                           peaks: Sequence[int] = (), spans: Sequence[tuple[int, int]] = ()) -> Figure:
+                           peaks: Sequence[int] = (), spans: Sequence[tuple[int, int] | None] = ()) -> Figure:
     """Figure 2a: one translation's cross-attention, a row per predicted token over the real frames.
 
     Args:
@@ -69,7 +69,8 @@ def cross_attention_sample(rows_SxN, tokens: Sequence[str], title: str, poses: S
       title: the figure title.
       poses: (543, 2) landmarks drawn above the heatmap, one per gloss, at its peak frame.
       peaks: the real-frame position of each row's maximum, marked on the heatmap.
-      spans: annotated [start, end) real-frame spans of the glosses, outlined when given.
+      spans: per row, the annotated [start, end) real-frame span of its token's sign, outlined;
+        None for a row without one.
     """
     rows_SxN = np.asarray(rows_SxN)
     s, n = rows_SxN.shape
@@ -83,8 +84,10 @@ def cross_attention_sample(rows_SxN, tokens: Sequence[str], title: str, poses: S
     ax = fig.add_subplot(grid[-1, :])
     image = ax.imshow(rows_SxN, aspect="auto", cmap=ATTENTION_CMAP, vmin=0, vmax=1, interpolation="nearest")
     ax.plot(peaks, range(len(peaks)), "c.", markersize=6, label="peak frame") if len(peaks) else None
-    for row, (start, end) in enumerate(spans):
-        ax.add_patch(Rectangle((start - 0.5, row - 0.5), end - start, 1, fill=False, edgecolor="white", lw=1.2))
+    for row, span in enumerate(spans):
+        if span is not None:
+            start, end = span
+            ax.add_patch(Rectangle((start - 0.5, row - 0.5), end - start, 1, fill=False, edgecolor="white", lw=1.2))
     ax.set_yticks(range(s), tokens)
     ax.set_ylabel("predicted token")
     _percent_axis(ax, n)

@@ -9,7 +9,9 @@ best-of-8 mean diagonality of the shuffled samples is distributed as the observe
 
 It also says which frames each gloss attends to: the share of its attention on the rest before
 the first sign, on the signs, on the transitions between signs and on the rest after the last
-sign, and inside its own sign.
+sign, and inside its own sign. For a text target a word's sign is that of the gloss it renders;
+words that no gloss carries are left out, as are samples without a word alignment
+(`examples.target_spans`).
 
 Diagonality here is Spearman's correlation of gloss index and attention centroid per sample, as
 `alignment.diagonality` (centroids are continuous, so there are no ties), averaged over the
@@ -79,9 +81,10 @@ def head_diagonality(centroid_NxHxS: np.ndarray, n_N: np.ndarray, permutations: 
 
 
 def frame_regions(spans_Sx2: np.ndarray, n: int, frame_mask_T: np.ndarray) -> np.ndarray | None:
-    """Each real frame's region (index into REGIONS), -1 for padding; None without spans."""
-    spans = spans_Sx2[:n]
-    if n == 0 or np.any(spans < 0):
+    """Each real frame's region (index into REGIONS) by the known spans of the first n steps, -1
+    for padding; None without one."""
+    spans = spans_Sx2[:n][spans_Sx2[:n, 0] >= 0]
+    if len(spans) == 0:
         return None
     t = np.arange(len(frame_mask_T))
     in_sign = np.any((t[:, None] >= spans[:, 0]) & (t[:, None] < spans[:, 1]), 1)
@@ -92,8 +95,11 @@ def frame_regions(spans_Sx2: np.ndarray, n: int, frame_mask_T: np.ndarray) -> np
 def region_shares(samples) -> dict | None:
     """Where the glosses' attention (heads averaged) falls, over the samples with spans.
 
+    A "gloss" here is a step whose token has a known span (every gloss of a gloss target; the
+    words of a text that render a gloss).
+
     Args:
-      samples: per sample (attention_SxT, spans_Sx2, n glosses, frame_mask_T); T may differ.
+      samples: per sample (attention_SxT, spans_Sx2, n steps, frame_mask_T); T may differ.
 
     Returns:
       For the first gloss, the last gloss (samples with >= 2 glosses) and all glosses: the mean
@@ -109,13 +115,13 @@ def region_shares(samples) -> dict | None:
             continue
         t = np.arange(len(mask_T))
         rows = []
-        for step in range(int(n)):
+        for step in np.flatnonzero(spans_Sx2[: int(n), 0] >= 0):
             a_T = attention_SxT[step]
             in_own = (t >= spans_Sx2[step, 0]) & (t < spans_Sx2[step, 1])
             rows.append([np.sum(a_T[region_T == r]) for r in range(len(REGIONS))]
                         + [np.sum(a_T[in_own]), np.mean(in_own[mask_T])])
         every += rows
-        if n >= 2:
+        if len(rows) >= 2:
             frames.append([np.mean(region_T[mask_T] == r) for r in range(len(REGIONS))])
             first.append(rows[0])
             last.append(rows[-1])

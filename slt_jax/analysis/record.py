@@ -60,7 +60,8 @@ class AttentionRecord:
       encoder_pattern_BxHxTxT: encoder self-attention (queries x keys).
       frames_BxTxF, frame_mask_BxT: the batch's input and real-frame mask.
       target_BxS: the batch's references (y1 .. yn <eos> PAD ..., cut or PAD-extended to S).
-      gloss_spans_BxSx2: [start, end) sampled frames of each reference gloss, -1 when unknown.
+      gloss_spans_BxSx2: [start, end) sampled frames of the sign each reference token renders, -1
+        when unknown or for a word no gloss carries (`examples.target_spans`).
       index_B, sample_mask_B: the batch's sample positions and real-row mask.
       mode: "paper" or "causal" (see the module docstring).
       teacher_forced: whether the references were fed instead of the model's own tokens.

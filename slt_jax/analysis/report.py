@@ -33,7 +33,9 @@ paper; "all" = every sample of the split):
   encoder_within_sign                     alignment.encoder_within_sign over all samples with spans
   sample                                  the sample of Figures 2a/2b
   epoch                                   the training epoch of the analysed parameters
-The span-based keys (alignment_accuracy, boundary_*) are null without gloss_spans.
+The span-based keys (alignment_accuracy, boundary_*) are null without gloss_spans. For text targets
+a word's span is its gloss's sign (`examples.target_spans`): words no gloss carries are left out,
+and without a word alignment in the corpus (`text_alignment`) the span keys are null.
 """
 
 from __future__ import annotations

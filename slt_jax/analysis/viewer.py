@@ -3,7 +3,7 @@
 The page (viewer_assets/ beside this file: template, script and style, inlined with the data, so
 it needs no server and no network) shows, per sample of a split: the pose sequence as an animated stick figure,
 the greedy translation as a row of tokens, and for the chosen token its cross-attention over the
-frames (heads averaged, or one head), the true gloss spans, the step's self-vs-cross share, and
+frames (heads averaged, or one head), the true signs, the step's self-vs-cross share, and
 the encoder self-attention of the frame under the cursor.
 
 Everything drawn comes from `extract_attention` records and the corpus:
@@ -34,6 +34,7 @@ import numpy as np
 from slt_jax import data
 from slt_jax.analysis import paper
 from slt_jax.analysis.record import extract_attention, pad_frames, pad_vocab, split_length
+from slt_jax.examples import token_glosses
 from slt_jax.layout import LANDMARK_GROUPS, load_pose, read_annotations, read_metadata, write_text
 from slt_jax.synth import landmarks as lm
 from slt_jax.train import best_epoch, load_run
@@ -100,7 +101,7 @@ def pose_frames(pose: np.ndarray, frames: np.ndarray) -> dict[str, list]:
 
 
 def sample_data(record: dict, row: int, n_frames: int, source_frames: np.ndarray, tokens: list[str],
-                glosses: list[str], pose: dict, sample_id: str, reference: str, hypothesis: str) -> dict:
+                signs: list[str | None], pose: dict, sample_id: str, reference: str, hypothesis: str) -> dict:
     """One sample of the page from one row of a record (its fields as numpy arrays, plus `share`).
 
     Args:
@@ -109,7 +110,8 @@ def sample_data(record: dict, row: int, n_frames: int, source_frames: np.ndarray
       n_frames: its sampled frames (the rest of the row is bucket padding).
       source_frames: the video frame of each sampled frame.
       tokens: the vocabulary's tokens, to name the decoded ids.
-      glosses: the sample's glosses (labels of its gloss spans).
+      signs: per reference token, the gloss it renders (None: a word no gloss carries), naming
+        its span.
       pose: `pose_frames` of its sampled frames.
       sample_id, reference, hypothesis: shown in the picker.
     """
@@ -119,7 +121,6 @@ def sample_data(record: dict, row: int, n_frames: int, source_frames: np.ndarray
     encoder_scale, encoder_q = quantise(record["encoder_pattern_BxHxTxT"][row, :, :n, :n].mean(0), axis=1)
     self_SxS = record["self_pattern_BxSxHxS"][row, :steps].mean(1)
     spans = record["gloss_spans_BxSx2"][row]
-    known = [(int(s), int(e), g) for (s, e), g in zip(spans, glosses) if s >= 0]
     return {
         "id": sample_id, "reference": reference, "hypothesis": hypothesis,
         "correct": bool(record["correct_B"][row]),
@@ -132,7 +133,8 @@ def sample_data(record: dict, row: int, n_frames: int, source_frames: np.ndarray
         "encoder_scale": encoder_scale.tolist(), "encoder": encoder_q.tolist(),
         "frames": np.asarray(source_frames[:n]).tolist(),
         "masked": np.flatnonzero(~record["frame_mask_BxT"][row, :n]).tolist(),
-        "spans": [list(span) for span in known],
+        # Per reference token: [start, end, gloss] of its sign, None where unknown.
+        "spans": [[int(s), int(e), g] if s >= 0 else None for (s, e), g in zip(spans, signs)],
         "pose": pose,
     }
 
@@ -156,7 +158,7 @@ def viewer_data(run, split: str = "test", data_dir=None, mode: str = "causal") -
     config = run.config.data
     data_dir = Path(data_dir or run.data_dir)
     examples = data.load_examples(data_dir, split, config, run.vocab)
-    glosses = {s.id: s.gloss.split() for s in read_annotations(data_dir)}
+    signs = {s.id: _token_signs(s, config) for s in read_annotations(data_dir)}
     fields = ("tokens_BxS", "length_B", "log_probs_BxS", "cross_pattern_BxSxHxT", "self_pattern_BxSxHxS",
               "encoder_pattern_BxHxTxT", "frame_mask_BxT", "target_BxS", "gloss_spans_BxSx2", "correct_B")
     samples = {}
@@ -172,7 +174,7 @@ def viewer_data(run, split: str = "test", data_dir=None, mode: str = "causal") -
             ex = examples[batch["index"][row]]
             picked = data.sample_frames(len(ex.frames), config.sample_rate, _eval_rng(ex.id, config))[:length]
             samples[int(batch["index"][row])] = sample_data(
-                arrays, row, len(picked), picked, run.vocab.tokens, glosses.get(ex.id, []),
+                arrays, row, len(picked), picked, run.vocab.tokens, signs.get(ex.id, []),
                 pose_frames(load_pose(data_dir, ex.id), picked), ex.id, ex.reference,
                 run.vocab.decode(arrays["tokens_BxS"][row]))
     metadata = read_metadata(data_dir)
@@ -186,6 +188,12 @@ def viewer_data(run, split: str = "test", data_dir=None, mode: str = "causal") -
 
 
 _self_share = jax.jit(jax.vmap(paper.self_share))
+
+
+def _token_signs(sample, config) -> list[str | None]:
+    """The gloss each target token renders (`token_glosses`); empty when unknown."""
+    glosses = sample.gloss.split()
+    return [None if g is None else glosses[g] for g in token_glosses(sample, config) or ()]
 
 
 def _eval_rng(sample_id: str, config):

@@ -77,8 +77,9 @@ def sample_view(record: AttentionRecord, row: int, vocab: data.Vocab, data_confi
         "diff": a["diff"][:n_calls],
         "peaks": np.searchsorted(real, peaks),
         "poses": [figures.pose_points(a["frames"][p], data_config.groups, data_config.use_3d) for p in peaks],
-        # Spans belong to the reference glosses: drawn only when the translation is the reference.
-        "spans": [tuple(np.searchsorted(real, s)) for s in spans] if correct and (spans >= 0).all() else [],
+        # Spans belong to the reference tokens: drawn only when the translation is the reference,
+        # for the tokens with a sign (None: a word no gloss carries, or no spans).
+        "spans": [tuple(np.searchsorted(real, s)) if s[0] >= 0 else None for s in spans] if correct else [],
     }
 
 

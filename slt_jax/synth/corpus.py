@@ -124,7 +124,7 @@ def annotations(world: World, spans: dict[int, tuple[layout.Span, ...]]) -> list
         sentence = world.sentences[item.sentence]
         gloss = " ".join(world.glosses[g].name for g in sentence.glosses)
         rows.append(layout.Sample(item.id, sentence.text, gloss, world.signers[item.signer].name,
-                                  item.split, spans[i]))
+                                  item.split, spans[i], sentence.alignment))
     return rows
 
 
@@ -146,7 +146,8 @@ def metadata(world: World) -> dict:
         "sentences": [{"gloss": " ".join(world.glosses[g].name for g in s.glosses), "text": s.text,
                        "alignment": list(s.alignment)} for s in world.sentences],
         "alignment": "per sentence, for each word of the text, the position of the gloss it "
-                     "translates (0-based), or null for a word no gloss carries",
+                     "translates (0-based), or null for a word no gloss carries; per sample in "
+                     "annotations.csv's text_alignment",
     }
 
 

@@ -33,7 +33,9 @@
   }
   const encoderValues = (s, frame) => s.encoder[frame].map((q) => q * s.encoder_scale[frame] / 1000);
   const argmax = (xs) => xs.reduce((best, x, i) => (x > xs[best] ? i : best), 0);
-  const spanAt = (s, frame) => s.spans.findIndex(([a, b]) => frame >= a && frame < b);
+  // s.spans: per reference token, [start, end, gloss] of its sign or null (a word without one).
+  const spanAt = (s, frame) => s.spans.findIndex((span) => span && frame >= span[0] && frame < span[1]);
+  const hasSpans = (s) => s.spans.some(Boolean);
 
   // --- canvases ---------------------------------------------------------------------------------
   function fit(canvas) {  // backing store at the device's resolution, drawing in CSS pixels
@@ -77,13 +79,16 @@
     ctx.fillStyle = "#f7f7f7"; ctx.fillRect(0, 0, w, h);
     ctx.font = "11px system-ui, sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "middle";
     const mine = s.tokens[state.step] === s.target[state.step] ? state.step : -1;
-    s.spans.forEach(([a, b, gloss], i) => {
+    const draw = ([a, b, gloss], i) => {
       ctx.fillStyle = i === mine ? "#1f4e9c" : SPAN_FILL[i % 2];
       ctx.fillRect(a * cell, 2, Math.max((b - a) * cell, 1), h - 4);
       ctx.fillStyle = i === mine ? "#fff" : "#333";
       if (ctx.measureText(gloss).width < (b - a) * cell - 2) ctx.fillText(gloss, (a + b) / 2 * cell, h / 2);
-    });
-    if (!s.spans.length) { ctx.fillStyle = "#888"; ctx.textAlign = "left"; ctx.fillText("no gloss spans in the corpus", 4, h / 2); }
+    };
+    // The chosen token's sign last: another word of the same gloss shares its span.
+    s.spans.forEach((span, i) => { if (span && i !== mine) draw(span, i); });
+    if (s.spans[mine]) draw(s.spans[mine], mine);
+    if (!hasSpans(s)) { ctx.fillStyle = "#888"; ctx.textAlign = "left"; ctx.fillText("no sign spans for this target", 4, h / 2); }
     ctx.fillStyle = "#000"; ctx.fillRect((state.frame + 0.5) * cell - 1, 0, 2, h);
   }
 
@@ -159,7 +164,7 @@
     // The frame border glows with the chosen token's attention to this frame.
     canvas.style.borderColor = magma(minMax(state.cross, new Set(s.masked))(state.cross[f]));
     const span = spanAt(s, f);
-    $("pose-caption").textContent = span >= 0 ? `signing ${s.spans[span][2]}` : (s.spans.length ? "between signs" : "");
+    $("pose-caption").textContent = span >= 0 ? `signing ${s.spans[span][2]}` : (hasSpans(s) ? "between signs" : "");
   }
 
   // --- panels -----------------------------------------------------------------------------------
