@@ -259,16 +259,17 @@ def to_frames(times: Times, unit: str, fps: float | None) -> tuple[tuple[int, in
     return tuple((int(s), int(e)) for s, e in times)
 
 
-def span_problem(spans: Sequence[tuple[int, int]], n_frames: int) -> str | None:
-    """Why frame spans do not fit a clip of n_frames (or one another), or None."""
+def clip_spans(times: Times, unit: str, fps: float | None, n_frames: int) -> tuple[tuple[int, int], ...]:
+    """A clip's spans in frames; ValueError says why they do not fit its n_frames (or one another)."""
+    spans = to_frames(times, unit, fps)
     for i, (start, end) in enumerate(spans):
         if start < 0 or end > n_frames:
-            return f"span {start}:{end} is outside the clip's {n_frames} frames"
+            raise ValueError(f"span {start}:{end} is outside the clip's {n_frames} frames")
         if end <= start:
-            return f"span {start}:{end} is shorter than a frame"
+            raise ValueError(f"span {start}:{end} is shorter than a frame")
         if i and start < spans[i - 1][1]:
-            return f"span {start}:{end} overlaps the one before it"
-    return None
+            raise ValueError(f"span {start}:{end} overlaps the one before it")
+    return spans
 
 
 # --- splits ----------------------------------------------------------------------------------
@@ -345,20 +346,14 @@ def write_entries(entries: Iterable[Entry], keypoints: str | os.PathLike, out: s
             named.add(found[0])
             pose, rate = read_keypoints(found[0], root, manifest, allow_partial)
             rate = rate or fps
-            spans = None
-            if e.times:
-                if span_unit == "seconds" and not rate:
-                    raise LayoutError(f"{found[0]}: no frame rate to turn seconds into frames (frame folders "
-                                      "and bare .npy files carry none); pass --fps")
-                try:
-                    spans = to_frames(e.times, span_unit, rate)
-                except ValueError as err:
-                    report.add("bad span", f"{e.where}: {err}")
-                    continue
-                problem = span_problem(spans, len(pose))
-                if problem:
-                    report.add("bad span", f"{e.where}: {problem}")
-                    continue
+            if span_unit == "seconds" and e.times and not rate:
+                raise LayoutError(f"{found[0]}: no frame rate to turn seconds into frames (frame folders "
+                                  "and bare .npy files carry none); pass --fps")
+            try:
+                spans = clip_spans(e.times, span_unit, rate, len(pose)) if e.times else None
+            except ValueError as err:
+                report.add("bad span", f"{e.where}: {err}")
+                continue
             save_pose(staging, sample_id, pose)
             rates[sample_id] = rate
             samples.append(Sample(sample_id, e.text, e.gloss, e.signer, e.split or "", spans))
