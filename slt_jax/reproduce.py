@@ -4,7 +4,8 @@ Steps, each reused when a previous run finished it:
   1. the corpus: a synthetic preset made with `slt-jax synth`, or a folder in the converted layout;
   2. the sweep: every config's seeds trained as one vmapped program, then Table 1;
   3. the analyses (`slt-jax analyze`) of every seed on the test split;
-  4. the six conclusions of the paper (§6) as measured checks, mean ± std over seeds;
+  4. the six conclusions of the paper (§6) as measured checks: mean, 95% intervals over seeds and
+     over test samples, and a verdict (holds, fails or inconclusive) read off the interval;
   5. `index.html` and `report.md`, with the median seed's figures per config.
 """
 
@@ -18,11 +19,13 @@ import platform
 import re
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from slt_jax.analysis import intervals as iv
 from slt_jax.config import REPRODUCE_RECIPE, get_config, recipe_name
 from slt_jax.layout import write_json, write_text
 from slt_jax.study import load_study, study_tables
@@ -39,74 +42,97 @@ SYNTHETIC_PRESETS = ("tiny", "small", "novel", "gsl")
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-    """One conclusion of the paper, the quantity that tests it, and when it counts as holding."""
+    """One conclusion of the paper, the quantity that tests it, and when it counts as holding.
+
+    The quantity is a signed sum of analysis.json keys, each read from a config's analyses
+    (dotted keys walk into nested ones), seed by seed.
+    """
 
     text: str
     quantity: str
-    measure: Callable[[dict[str, list[dict]]], list[float]]  # analyses per config -> one value per seed
-    holds: Callable[[float], bool]
+    terms: tuple[tuple[int, str, str], ...]  # (sign, config, key)
+    holds: Callable[[float], bool]  # true on one side of a threshold
     rule: str
 
 
-def _key(config: str, *path: str) -> Callable[[dict], list[float]]:
-    def measure(analyses):
-        values = []
-        for a in analyses.get(config, []):
-            for p in path:
-                a = a.get(p) if isinstance(a, dict) else None
-            values.append(np.nan if a is None else float(a))
-        return values
-
-    return measure
+def _value(analysis: dict, key: str) -> float:
+    for part in key.split("."):
+        analysis = analysis.get(part) if isinstance(analysis, dict) else None
+    return np.nan if analysis is None else float(analysis)
 
 
-def _difference(first: Callable, second: Callable) -> Callable:
-    return lambda analyses: [a - b for a, b in zip(first(analyses), second(analyses))]
+def _per_seed(claim: Claim, analyses: dict[str, list[dict]]) -> list[float]:
+    """The quantity per seed (seed k of every config it reads; the fewest seeds set the count)."""
+    columns = [[sign * _value(a, key) for a in analyses.get(config, [])] for sign, config, key in claim.terms]
+    return [float(sum(seed)) for seed in zip(*columns)]
+
+
+def _pooled_bootstrap(claim: Claim, analyses: dict[str, list[dict]]) -> iv.Interval | None:
+    """The seed mean's 95% interval over the test samples: one resample of the split's samples
+    serves every seed and config (they are scored on the same samples), then the quantity is
+    computed per seed and averaged as `_per_seed`'s values are. None without per-sample data, or
+    where no seed has 2 samples in a term's population."""
+    terms = []
+    for sign, config, key in claim.terms:
+        samples = [a.get("per_sample", {}).get(key) for a in analyses.get(config, [])]
+        if not samples or None in samples or max(iv.population(s["count"]) for s in samples) < 2:
+            return None
+        terms.append((sign, np.array([s["sum"] for s in samples]), np.array([s["count"] for s in samples])))
+    if len({sums.shape[1] for _, sums, _ in terms}) > 1:  # configs scored on different splits
+        return None
+    seeds, weights_RxN = min(len(sums) for _, sums, _ in terms), iv.resample_weights(terms[0][1].shape[1])
+    per_seed_KxR = sum(sign * iv.resampled_means(sums[:seeds], counts[:seeds], weights_RxN) for sign, sums, counts in terms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample without a seed's population: NaN
+        return iv.percentile_interval(np.nanmean(per_seed_KxR, axis=0))
 
 
 CLAIMS = (
     Claim("The model attends to clusters of consecutive frames rather than to single frames.",
           "gloss16: share of a step's cross-attention in its best window of 10% of the frames",
-          _key("gloss16", "window_mass"), lambda v: v >= 0.3,
+          ((1, "gloss16", "window_mass"),), lambda v: v >= 0.3,
           ">= 0.3 (a uniform row puts 0.1 there; a single-frame spike puts its peak there, and "
           "n_peaks in analysis.json tells the two apart)"),
     Claim("Cross-attention aligns diagonally with the predicted glosses.",
           "gloss16: Spearman correlation of gloss index and attention centroid (correct samples, >= 2 glosses)",
-          _key("gloss16", "diagonality"), lambda v: v >= 0.5, ">= 0.5"),
+          ((1, "gloss16", "diagonality"),), lambda v: v >= 0.5, ">= 0.5"),
     Claim("Over a sentence the model shifts from the frames to the previous glosses.",
           "gloss16: self-minus-cross at later steps minus at the first step (paper's signed mean)",
-          _difference(_key("gloss16", "self_minus_cross_later"), _key("gloss16", "self_minus_cross_first")),
+          ((1, "gloss16", "self_minus_cross_later"), (-1, "gloss16", "self_minus_cross_first")),
           lambda v: v > 0, "> 0"),
     Claim("For longer sentences the model relies more on glosses and the alignment fades.",
           "gloss16: diagonality of sentences of 1-5 glosses minus that of 6-10 glosses",
-          _difference(_key("gloss16", "by_length", "short", "diagonality"),
-                      _key("gloss16", "by_length", "long", "diagonality")),
+          ((1, "gloss16", "by_length.short.diagonality"), (-1, "gloss16", "by_length.long.diagonality")),
           lambda v: v > 0, "> 0"),
     Claim("Encoder self-attention shows sign segmentation at d=16 but not at larger sizes.",
           "encoder attention kept inside the attending frame's sign, gloss16 minus gloss64",
-          _difference(_key("gloss16", "encoder_within_sign"), _key("gloss64", "encoder_within_sign")),
+          ((1, "gloss16", "encoder_within_sign"), (-1, "gloss64", "encoder_within_sign")),
           lambda v: v > 0, "> 0"),
     Claim("A text model still attends to clusters, but they do not align diagonally with the words.",
           "diagonality of gloss16 minus that of text16 (text16's window mass in the report)",
-          _difference(_key("gloss16", "diagonality"), _key("text16", "diagonality")),
+          ((1, "gloss16", "diagonality"), (-1, "text16", "diagonality")),
           lambda v: v > 0.2, "> 0.2"),
 )
 
 
 def check_claims(analyses: dict[str, list[dict]]) -> list[dict]:
-    """Each claim's measured value (mean ± std over seeds) and verdict: holds, fails, or not
-    measured (a config or a key missing, e.g. no gloss spans)."""
+    """Each claim's value over seeds (mean, std, 95% t-interval), its 95% bootstrap interval over
+    the test samples, and its verdict: "holds" or "fails" when the whole interval lies on one
+    side of the rule's threshold, "inconclusive" when it crosses it, "not measured" when a config
+    or a key is missing (e.g. no gloss spans). The seeds' interval decides; with one seed, the
+    test samples' ("basis" says which)."""
     checks = []
     for claim in CLAIMS:
-        values = [v for v in claim.measure(analyses) if np.isfinite(v)]
+        values = [v for v in _per_seed(claim, analyses) if np.isfinite(v)]
+        check = {"claim": claim.text, "quantity": claim.quantity, "rule": claim.rule, "seeds": len(values),
+                 "mean": None, "std": None, "seed_interval": None, "bootstrap_interval": None,
+                 "verdict": "not measured", "basis": None}
         if values:
-            mean, std = mean_std(values)
-            verdict = "holds" if claim.holds(mean) else "does not hold"
-        else:
-            mean = std = None
-            verdict = "not measured"
-        checks.append({"claim": claim.text, "quantity": claim.quantity, "rule": claim.rule, "mean": mean,
-                       "std": std, "seeds": len(values), "verdict": verdict})
+            check["mean"], check["std"] = mean_std(values)
+            check["seed_interval"], check["bootstrap_interval"] = iv.seed_interval(values), _pooled_bootstrap(claim, analyses)
+            check["basis"] = "seeds" if check["seed_interval"] else "test samples" if check["bootstrap_interval"] else None
+            check["verdict"] = iv.verdict(check["seed_interval"] or check["bootstrap_interval"], claim.holds)
+        checks.append(check)
     return checks
 
 
@@ -252,20 +278,14 @@ ALIGNMENT_KEYS = ("exact_match", "diagonality", "monotonicity", "window_mass", "
                   "boundary_f1", "deletion_gap", "encoder_within_sign")
 
 
-def _fmt(mean, std=None) -> str:
-    if mean is None or not np.isfinite(mean):
-        return "–"
-    return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
-
-
 def alignment_table(analyses: dict[str, list[dict]]) -> list[list[str]]:
-    """Rows: config, then each alignment/faithfulness key as mean ± std over seeds."""
+    """Rows: config, then each alignment/faithfulness key as mean [95% t-interval] over seeds."""
     rows = [["config", *ALIGNMENT_KEYS]]
     for name, per_seed in analyses.items():
         cells = [name]
         for key in ALIGNMENT_KEYS:
             values = [a[key] for a in per_seed if a.get(key) is not None and np.isfinite(a[key])]
-            cells.append(_fmt(*mean_std(values)) if values else "–")
+            cells.append(iv.format_interval(np.mean(values), iv.seed_interval(values), 3) if values else "–")
         rows.append(cells)
     return rows
 
@@ -277,9 +297,27 @@ def _markdown_table(rows: list[list[str]]) -> str:
 
 
 def _claim_rows(claims: list[dict]) -> list[list[str]]:
-    return [["#", "conclusion (paper §6)", "measured quantity", "value", "rule", "verdict"]] + [
-        [str(i), c["claim"], c["quantity"], _fmt(c["mean"], c["std"]), c["rule"], c["verdict"]]
+    return [["#", "conclusion (paper §6)", "measured quantity", "mean [95% over seeds]", "95% over test samples",
+             "rule", "verdict"]] + [
+        [str(i), c["claim"], c["quantity"], iv.format_interval(c["mean"], c.get("seed_interval"), 3),
+         _brackets(c.get("bootstrap_interval")), c["rule"], verdict_text(c)]
         for i, c in enumerate(claims, start=1)]
+
+
+CHECKS_NOTE = ("A conclusion holds or fails only when the whole 95% interval over seeds (Student's t) lies on one "
+               "side of its rule's threshold, and is inconclusive when the interval crosses it; with one seed the "
+               "bootstrap interval over the test samples decides. That interval (all seeds resampled together: "
+               "they share the test samples) shows how much another test set could move the mean.")
+
+
+def _brackets(interval) -> str:
+    return "–" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def verdict_text(check: dict) -> str:
+    """The verdict, and on what it rests when that is not the seeds."""
+    basis = {"test samples": " (1 seed: test samples)", None: " (no interval)"}.get(check.get("basis"), "")
+    return check["verdict"] + (basis if check["mean"] is not None else "")
 
 
 def _training_lines(training: dict[str, list[dict]]) -> list[str]:
@@ -309,8 +347,8 @@ def render_markdown(summary: dict) -> str:
     warning = [f"> **Under-trained.** {summary['undertrained']}\n"] if summary["undertrained"] else []
     parts = ["# slt-jax reproduction of SignAttention\n", _setup_line(summary) + "\n", *warning,
              "## Table 1\n", summary["table1"],
-             "## The paper's conclusions as checks\n", _markdown_table(_claim_rows(summary["claims"])),
-             "## Alignment and faithfulness (mean ± std over seeds)\n", _markdown_table(alignment_table(summary["analyses"])),
+             "## The paper's conclusions as checks\n", CHECKS_NOTE + "\n", _markdown_table(_claim_rows(summary["claims"])),
+             "## Alignment and faithfulness (mean [95% interval] over seeds)\n", _markdown_table(alignment_table(summary["analyses"])),
              f"## {STUDY_TITLE}\n", *_study_markdown(summary.get("study")),
              "## Training\n", "".join(f"- {line}\n" for line in _training_lines(summary["training"])),
              "## Timings\n", "".join(f"- {line}\n" for line in _timing_lines(summary))]
@@ -346,7 +384,7 @@ def _html_table(rows: list[list[str]], verdict_col: int | None = None) -> str:
     for r in rows[1:]:
         cells = []
         for i, c in enumerate(r):
-            cls = f' class="{c.replace(" ", "-")}"' if i == verdict_col else ""
+            cls = f' class="{c.split(" (")[0].replace(" ", "-")}"' if i == verdict_col else ""
             cells.append(f"<td{cls}>{html.escape(c)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -363,7 +401,8 @@ h1 { font-size: 1.7em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2e
 table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
 th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
-td.holds { background: #dff3df; } td.does-not-hold { background: #f8dddd; } td.not-measured { background: #eee; }
+td.holds { background: #dff3df; } td.fails { background: #f8dddd; } td.inconclusive { background: #fff4d6; }
+td.not-measured { background: #eee; }
 figure { display: inline-block; margin: .5em; vertical-align: top; max-width: 560px; }
 figure img { max-width: 100%; border: 1px solid #ddd; } figcaption { font-size: 13px; color: #555; }
 code { background: #f5f5f5; padding: 0 .2em; }
@@ -403,8 +442,9 @@ def render_html(summary: dict, out: Path) -> str:
 <h2>Table 1: word error rate</h2>
 {_html_table(_table1_rows(summary['table1']))}
 <h2>The paper's conclusions, measured</h2>
-{_html_table(_claim_rows(summary['claims']), verdict_col=5)}
-<h2>Alignment and faithfulness (mean ± std over seeds)</h2>
+<p>{html.escape(CHECKS_NOTE)}</p>
+{_html_table(_claim_rows(summary['claims']), verdict_col=6)}
+<h2>Alignment and faithfulness (mean [95% interval] over seeds)</h2>
 {_html_table(alignment_table(summary['analyses']))}
 <h2>{STUDY_TITLE}</h2>
 {_study_html(summary.get('study'))}

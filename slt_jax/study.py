@@ -15,7 +15,8 @@ Layout under the study's folder (every step is reused when a previous run finish
   corpus_<preset>/                    the synthetic corpora
   <cell>/<config>/seed_<k>/           each cell's runs
   analysis/<cell>/seed_<k>/           analysis.json, heads.json and the figures
-  study.json, study.md, study.png     per cell mean ± std over seeds; the six checks per condition
+  study.json, study.md, study.png     per cell mean [95% interval] over seeds; the six checks per
+                                      condition with their intervals and verdicts
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from slt_jax.analysis import intervals as iv
 from slt_jax.cli_args import add_quiet, add_recipe, add_seed, add_seeds, examples
 from slt_jax.config import STUDY_RECIPE
 from slt_jax.layout import write_json, write_text
@@ -156,24 +158,20 @@ def _row(scores: dict, status: dict, analysis: dict, heads: dict) -> dict:
     return row
 
 
-def _mean_std(values) -> tuple[float | None, float | None]:
-    from slt_jax.sweep import mean_std
-
+def _over_seeds(values, digits: int) -> str:
+    """"mean [95% t-interval]" of the known values, "–" without any."""
     known = [v for v in values if v is not None and np.isfinite(v)]
-    return mean_std(known) if known else (None, None)
+    return iv.format_interval(np.mean(known), iv.seed_interval(known), digits) if known else "–"
 
 
 def cell_table(results: dict[str, list[dict]], columns, factors: dict[str, str] | None = None) -> str:
     """Markdown: per cell (and what it changes, given `factors`) its seeds and each column's
-    mean ± std over seeds."""
+    mean [95% interval] over seeds."""
     changed = "changed | " if factors else ""
     lines = [f"| cell | {changed}seeds | " + " | ".join(t for _, t in columns) + " |",
              "|---|" + "---|" * (bool(factors) + 1 + len(columns))]
     for name, rows in results.items():
-        cells = []
-        for key, _ in columns:
-            mean, std = _mean_std([r.get(key) for r in rows])
-            cells.append("–" if mean is None else f"{mean:.0f} ± {std:.0f}" if key == "best_epoch" else f"{mean:.2f} ± {std:.2f}")
+        cells = [_over_seeds([r.get(key) for r in rows], 0 if key == "best_epoch" else 2) for key, _ in columns]
         factor = f"{factors.get(name, '')} | " if factors else ""
         lines.append(f"| {name} | {factor}{len(rows)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -208,13 +206,21 @@ def condition_checks(results: dict[str, list[dict]]) -> dict[str, list[dict]]:
 
 
 def checks_table(checks: dict[str, list[dict]]) -> str:
-    """Markdown: one row per condition, one column per conclusion: value (mean ± std) and verdict."""
+    """Markdown: one row per condition, one column per conclusion: mean [95% interval] and verdict."""
     lines = ["| condition | " + " | ".join(f"{i}" for i in range(1, 7)) + " |", "|---|" + "---|" * 6]
     for condition, claims in checks.items():
-        cells = ["–" if c["mean"] is None else f"{c['mean']:.2f} ± {c['std']:.2f} ({'holds' if c['verdict'] == 'holds' else 'no'})"
-                 for c in claims]
-        lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+        lines.append(f"| {condition} | " + " | ".join(_check_cell(c) for c in claims) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _check_cell(check: dict) -> str:
+    """The interval the verdict rests on (the seeds', else the test samples'), then the verdict."""
+    from slt_jax.reproduce import verdict_text
+
+    if check["mean"] is None:
+        return "–"
+    interval = check.get("seed_interval") or check.get("bootstrap_interval")
+    return f"{iv.format_interval(check['mean'], interval)} {verdict_text(check)}"
 
 
 def plot(results: dict[str, list[dict]], path: Path) -> None:
@@ -287,7 +293,7 @@ def study_tables(summary: dict) -> list[tuple[str, str]]:
     results = summary["results"]
     return [("The paper's six conclusions per condition (reproduce's checks, numbered as in its report)",
              checks_table(summary["checks"])),
-            ("Per cell: translations and the direction of attention (mean ± std over seeds)",
+            ("Per cell: translations and the direction of attention (mean [95% interval] over seeds)",
              cell_table(results, ORDER_COLUMNS, factors)),
             ("Per cell: attention and the signs", cell_table(results, SIGN_COLUMNS)),
             ("Where the first and the last gloss look (share of attention per region)", regions_table(results))]

@@ -4,7 +4,8 @@ Layout under the sweep's workdir:
 
   <config>/                 shared state of the vmapped training (config, vocab, checkpoints/latest)
   <config>/seed_<k>/        seed k as a normal run: `load_run` and `slt-jax evaluate` read it
-  table1.md, table1.csv     WER and exact match per config, mean ± std over seeds, beside the paper
+  table1.md, table1.csv     WER and exact match per config, mean ± std over seeds (exact match also
+                            with its 95% interval over the test samples), beside the paper
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from slt_jax.analysis.intervals import binomial_interval
 from slt_jax.config import Config
 from slt_jax.evaluate import evaluate
 from slt_jax.layout import write_text
@@ -47,18 +49,23 @@ def mean_std(values) -> tuple[float, float]:
 
 
 def table1(results: dict[str, list[dict]]) -> tuple[str, str]:
-    """Markdown and CSV of WER and exact match per config, mean ± std over seeds."""
-    md = ["| config | seeds | WER (mean ± std) | exact match (mean ± std) | paper WER |",
-          "|---|---|---|---|---|"]
+    """Markdown and CSV of WER and exact match per config, mean ± std over seeds, and the exact
+    match's 95% interval over the n test samples (Wilson's, of the seeds' mean as a share of n:
+    the test set's own error, which seeds scored on the same samples do not average away)."""
+    md = ["| config | seeds | WER (mean ± std) | exact match (mean ± std) | exact match, 95% over test samples | "
+          "paper WER |", "|---|---|---|---|---|---|"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["config", "seeds", "wer_mean", "wer_std", "exact_match_mean", "exact_match_std", "paper_wer"])
+    writer.writerow(["config", "seeds", "wer_mean", "wer_std", "exact_match_mean", "exact_match_std", "paper_wer",
+                     "exact_match_lo95", "exact_match_hi95"])
     for name, scores in results.items():
         wer, em = mean_std([s["wer"] for s in scores]), mean_std([s["exact_match"] for s in scores])
+        interval = binomial_interval(em[0], scores[0]["n"]) if "n" in scores[0] else None
         paper = PAPER_WER.get(name)
         md.append(f"| {name} | {len(scores)} | {wer[0]:.3f} ± {wer[1]:.3f} | {em[0]:.3f} ± {em[1]:.3f} | "
+                  f"{'–' if interval is None else f'[{interval[0]:.3f}, {interval[1]:.3f}]'} | "
                   f"{'' if paper is None else f'{paper:.2f}'} |")
-        writer.writerow([name, len(scores), *wer, *em, "" if paper is None else paper])
+        writer.writerow([name, len(scores), *wer, *em, "" if paper is None else paper, *(interval or ("", ""))])
     return "\n".join(md) + "\n", buf.getvalue()
 
 

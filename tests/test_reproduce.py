@@ -21,16 +21,49 @@ def analysis(diagonality, window_mass=0.5, first=-0.2, later=0.1, short=0.8, lon
             "encoder_within_sign": within}
 
 
-def test_claims_take_mean_over_seeds_and_apply_their_rule():
-    analyses = {"gloss16": [analysis(0.9), analysis(0.7)], "gloss64": [analysis(0.8, within=0.5)] * 2,
-                "text16": [analysis(0.6), analysis(0.4)]}
+def test_claims_read_their_verdict_off_the_interval_over_seeds():
+    analyses = {"gloss16": [analysis(d) for d in (0.53, 0.58, 0.63)], "gloss64": [analysis(0.8, within=0.5)] * 3,
+                "text16": [analysis(d) for d in (0.03, 0.08, 0.13)]}
     checks = check_claims(analyses)
-    assert [c["verdict"] for c in checks] == ["holds", "holds", "holds", "holds", "does not hold", "holds"]
-    assert checks[1]["mean"] == pytest.approx(0.8) and checks[1]["std"] == pytest.approx(np.std([0.9, 0.7], ddof=1))
+    assert [c["verdict"] for c in checks] == ["holds", "inconclusive", "holds", "holds", "fails", "holds"]
+    diagonal = checks[1]  # 0.58 ± 0.05 over 3 seeds: t(2) = 4.303 puts its interval across 0.5
+    assert diagonal["mean"] == pytest.approx(0.58) and diagonal["std"] == pytest.approx(0.05)
+    assert diagonal["seed_interval"] == pytest.approx((0.58 - 0.1242, 0.58 + 0.1242), abs=1e-4)
+    assert diagonal["basis"] == "seeds" and diagonal["bootstrap_interval"] is None  # no per-sample data
     assert checks[2]["mean"] == pytest.approx(0.3)  # later - first
-    assert checks[5]["mean"] == pytest.approx(0.3) and checks[5]["rule"] == "> 0.2"
+    assert checks[5]["mean"] == pytest.approx(0.5) and checks[5]["rule"] == "> 0.2"
     without_text = check_claims({"gloss16": [analysis(None)]})
     assert without_text[1]["verdict"] == "not measured" and without_text[5]["verdict"] == "not measured"
+
+
+def with_samples(a: dict, **values) -> dict:
+    """`a` with per-sample values (one per test sample, NaN: outside the population) for keys."""
+    return a | {"per_sample": {key: {"sum": np.nan_to_num(v).tolist(), "count": np.isfinite(v).astype(float).tolist()}
+                               for key, v in values.items()}}
+
+
+def test_one_seed_is_judged_by_the_bootstrap_over_test_samples():
+    rng = np.random.default_rng(0)
+    clear, unclear = rng.normal(0.8, 0.3, 90), rng.normal(0.52, 0.3, 90)
+    for values, expected in ((clear, "holds"), (unclear, "inconclusive")):
+        checks = check_claims({"gloss16": [with_samples(analysis(values.mean()), diagonality=values)]})
+        assert checks[1]["verdict"] == expected and checks[1]["basis"] == "test samples"
+        assert checks[1]["seed_interval"] is None and checks[1]["bootstrap_interval"][0] < values.mean()
+    assert check_claims({"gloss16": [analysis(0.8)]})[1]["verdict"] == "inconclusive"  # no interval at all
+    one_correct = with_samples(analysis(0.17), window_mass=np.r_[0.17, np.full(89, np.nan)])
+    assert check_claims({"gloss16": [one_correct]})[0]["verdict"] == "inconclusive"  # a population of one
+
+
+def test_differences_between_configs_resample_the_same_test_samples():
+    # Encoder scores that vary a lot between samples but always 0.05 higher at d=16: only a
+    # bootstrap that pairs the samples of both configs sees the difference clearly.
+    rng = np.random.default_rng(1)
+    shared = rng.uniform(0, 1, 90)
+    small, large = shared + 0.05 + rng.normal(0, 0.01, 90), shared
+    seeds = lambda values, within: [with_samples(analysis(0.9, within=within), encoder_within_sign=values)] * 2
+    checks = check_claims({"gloss16": seeds(small, small.mean()), "gloss64": seeds(large, large.mean())})
+    lo, hi = checks[4]["bootstrap_interval"]
+    assert 0.04 < lo < 0.05 < hi < 0.06
 
 
 def test_median_seed_is_the_middle_wer():
@@ -58,9 +91,22 @@ def test_reproduce_writes_table_report_and_figures(report):
     assert figures and all((report / "analysis" / "tiny" / f"seed_{k}" / f).is_file() for f in figures)
     assert all(f'src="analysis/tiny/seed_{k}/{f}"' in page for f in figures)
     assert "## The paper's conclusions as checks" in (report / "report.md").read_text()
+    assert "inconclusive when the interval crosses it" in page and '<td class="' in page
     assert ("recipe `converge`: Adam at 0.003 after 150 warm-up updates, constant, gradients clipped to norm 1; "
             "early stopping after 30 epochs without a better val_loss") in (report / "report.md").read_text()
     assert "recipe <code>converge</code>" in page
+
+
+def test_analysis_json_holds_each_means_samples_and_interval(report):
+    summary = json.loads((report / "summary.json").read_text())
+    for a in summary["analyses"]["tiny"]:
+        samples = a["per_sample"]["exact_match"]
+        assert len(samples["sum"]) == a["n"] and sum(samples["sum"]) / sum(samples["count"]) == pytest.approx(a["exact_match"])
+        lo, hi = a["intervals"]["exact_match"]
+        assert lo <= a["exact_match"] <= hi
+        encoder = a["per_sample"]["encoder_within_sign"]
+        assert sum(encoder["sum"]) / sum(encoder["count"]) == pytest.approx(a["encoder_within_sign"], abs=1e-6)
+    assert all(c["verdict"] in ("holds", "fails", "inconclusive", "not measured") for c in summary["claims"])
 
 
 def test_the_report_says_when_the_epoch_cap_ended_training(report):
@@ -128,6 +174,6 @@ def test_the_report_shows_the_study_once_it_has_run(report):
     summary["study"] = {"seeds": 2, "recipe": "fast", "cells": {"small-gloss16": {"factor": "none: the paper's setting"}},
                         "results": {"small-gloss16": rows}, "checks": condition_checks({"small-gloss16": rows})}
     markdown, page = render_markdown(summary), render_html(summary, report)
-    assert "| paper's setting (small) | 0.50 ± 0.00 (holds) | 0.80 ± 0.14 (holds) |" in markdown
-    assert "| small-gloss16 | none: the paper's setting | 2 | 0.75 ± 0.07 |" in markdown
-    assert "<td>0.80 ± 0.14 (holds)</td>" in page and 'src="study/study.png"' in page
+    assert "| paper's setting (small) | 0.50 [0.50, 0.50] holds | 0.80 [-0.47, 2.07] inconclusive |" in markdown
+    assert "| small-gloss16 | none: the paper's setting | 2 | 0.75 [0.11, 1.39] |" in markdown
+    assert "<td>0.80 [-0.47, 2.07] inconclusive</td>" in page and 'src="study/study.png"' in page

@@ -5,6 +5,7 @@ import json
 
 import jax
 import numpy as np
+import pytest
 
 from slt_jax.cli import main
 from slt_jax.config import get_config
@@ -36,6 +37,9 @@ def test_vmapped_seeds_match_separate_runs_and_make_table1(corpus_dir, tmp_path)
 
 
 def test_table1_reports_mean_and_sample_std_beside_the_paper():
-    md, table_csv = table1({"gloss16": [{"wer": 0.1, "exact_match": 0.8}, {"wer": 0.3, "exact_match": 0.6}]})
-    assert "| gloss16 | 2 | 0.200 ± 0.141 | 0.700 ± 0.141 | 0.09 |" in md
-    assert table_csv.splitlines()[1].startswith("gloss16,2,0.2")
+    md, table_csv = table1({"gloss16": [{"wer": 0.1, "exact_match": 0.8, "n": 90}, {"wer": 0.3, "exact_match": 0.6, "n": 90}]})
+    # Wilson's interval of 0.7 of 90 test samples
+    assert "| gloss16 | 2 | 0.200 ± 0.141 | 0.700 ± 0.141 | [0.599, 0.785] | 0.09 |" in md
+    row = table_csv.splitlines()[1].split(",")
+    assert row[:3] == ["gloss16", "2", "0.2"] and [float(v) for v in row[-2:]] == pytest.approx([0.5987, 0.7849], abs=1e-4)
+    assert "| 0.700 ± 0.000 | – | 0.09 |" in table1({"gloss16": [{"wer": 0.1, "exact_match": 0.7}]})[0]

@@ -31,6 +31,12 @@ paper; "all" = every sample of the split):
   by_length                               short (1-5 glosses) / long (6-10): n, diagonality and
                                           self_minus_cross_later over the correct samples
   encoder_within_sign                     alignment.encoder_within_sign over all samples with spans
+  per_sample, intervals                   for exact_match, diagonality, window_mass,
+                                          self_minus_cross_*, encoder_within_sign and
+                                          by_length.{short,long}.diagonality: per sample (split
+                                          order) the sum and count behind the mean, and the
+                                          mean's 95% bootstrap interval over the samples
+                                          (analysis.intervals)
   sample                                  the sample of Figures 2a/2b
   epoch                                   the training epoch of the analysed parameters
 The span-based keys (alignment_accuracy, boundary_*) are null without gloss_spans. For text targets
@@ -50,7 +56,7 @@ import numpy as np
 from slt_jax import data
 from slt_jax.analysis import alignment as al
 from slt_jax.analysis import faithfulness as fa
-from slt_jax.analysis import figures, views
+from slt_jax.analysis import figures, intervals, views
 from slt_jax.analysis.record import AttentionRecord, extract_attention, pad_frames, pad_vocab, split_length
 from slt_jax.config import EOS, PAD
 from slt_jax.layout import write_json
@@ -276,6 +282,7 @@ def _summarise(m: dict, examples, vocab: data.Vocab, fractions, tolerance: float
         "deletion_gap": float(np.mean(gaps)),
         "uniform_cross_attention": {"log_prob_drop": _gloss_mean(m["intact"] - m["uniform"], glosses),
                                     "wer": wer(references, hypotheses(m["rewrite_uniform"]))},
+        **intervals.sample_intervals(m, later, views.GROUPS_SHORT, views.GROUPS_LONG),
     }
 
 
