@@ -95,3 +95,12 @@ def add_recipe(p: argparse.ArgumentParser, default: str | None = None) -> None:
                    help="training recipe: authors (Adam at 1e-3, constant, patience 30 on validation accuracy, as "
                    "their code), fast (Adam at 3e-3 after a warm-up, clipped gradients) or converge (fast, patience "
                    f"on validation loss); docs/recipes.md (default: {own})")
+
+
+def add_decoding(p: argparse.ArgumentParser) -> None:
+    """`--decode`, `--beam`, `--length-penalty`: how a trained run's translations are decoded."""
+    p.add_argument("--decode", default="greedy", choices=("greedy", "beam"),
+                   help="decoding method, either stopping at the run's length bound (default: %(default)s)")
+    p.add_argument("--beam", type=int, default=32, help="beam width (default: %(default)s, the authors')")
+    p.add_argument("--length-penalty", type=float, default=0.0,
+                   help="beam: rank finished hypotheses by score / length**penalty (default: %(default)s, the authors')")

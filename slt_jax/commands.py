@@ -1,12 +1,12 @@
-"""The core sub-commands: train, evaluate, sweep and reproduce."""
+"""The core sub-commands: train, evaluate, translate, sweep and reproduce."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 
-from slt_jax.cli_args import (SCORED_SPLITS, add_configs, add_data, add_epochs, add_overrides, add_quiet,
-                              add_recipe, add_seed, add_seeds, add_split, add_workdir, examples)
+from slt_jax.cli_args import (SCORED_SPLITS, add_configs, add_data, add_decoding, add_epochs, add_overrides,
+                              add_quiet, add_recipe, add_seed, add_seeds, add_split, add_workdir, examples)
 from slt_jax.config import PRESETS, REPRODUCE_RECIPE
 
 
@@ -49,13 +49,28 @@ def add_commands(subparsers) -> None:
     add_workdir(p)
     add_split(p, "translate")
     add_data(p, required=False)
-    p.add_argument("--decode", default="greedy", choices=("greedy", "beam"),
-                   help="decoding method (default: %(default)s)")
-    p.add_argument("--beam", type=int, default=32, help="beam width (default: %(default)s, the authors')")
-    p.add_argument("--length-penalty", type=float, default=0.0,
-                   help="beam: rank finished hypotheses by score / length**penalty (default: %(default)s, the authors')")
+    add_decoding(p)
     add_quiet(p)
     p.set_defaults(run=_evaluate)
+
+    p = subparsers.add_parser(
+        "translate", help="translate your own videos, frame folders, .pose or .npy files with a trained run",
+        description="Translate clips with a trained run: keypoints are read from .npy ((frames, people, 543, dims)) "
+        "and .pose files, or extracted from videos and folders of frames with MediaPipe Holistic (the `extract` "
+        "extra), then selected and normalised as the run was trained, and decoded up to the run's length bound. "
+        "Writes OUT/translations.csv (id, hypothesis) and OUT/translations.json (per input: tokens with their "
+        "probabilities, and whether <eos> or the length bound ended it).",
+        **examples("slt-jax translate --workdir out/runs/gloss16/seed_0 --out mine --view clip.mp4 frames/ a.pose b.npy"))
+    add_workdir(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="a video, a folder of frames (or of videos), a .pose or a .npy file")
+    add_decoding(p)
+    p.add_argument("--view", action="store_true",
+                   help="also write OUT/viewer.html: each clip's poses and greedy translation with its attention")
+    p.add_argument("--model", metavar="FILE.task", help="a HolisticLandmarker bundle for the videos, as in extract")
+    add_quiet(p, "bar")
+    p.set_defaults(run=_translate)
 
     p = subparsers.add_parser(
         "sweep", help="train several seeds of each config as one vmapped program; write Table 1",
@@ -127,6 +142,16 @@ def _evaluate(args) -> None:
     scores = evaluate(args.workdir, args.split, args.data, args.decode, args.beam, args.length_penalty,
                       progress=not args.quiet)
     print(json.dumps(scores, indent=2, ensure_ascii=False))
+
+
+def _translate(args) -> None:
+    from slt_jax.translation import translate_to
+
+    translations = translate_to(args.out, args.workdir, args.inputs, args.decode, args.beam, args.length_penalty,
+                                args.view, args.model, progress=not args.quiet)
+    for t in translations:
+        print(f"{t.id}: {t.hypothesis}" + (" [cut at the length bound]" if t.stopped_by == "length_bound" else ""))
+    print(f"translations: {args.out}/translations.csv, {args.out}/translations.json")
 
 
 def _sweep(args) -> None:

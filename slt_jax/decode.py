@@ -50,6 +50,15 @@ def greedy_decode(model: Transformer, params, frames_BxTxF, frame_mask_BxT, max_
     return tokens_LxB.T
 
 
+@functools.partial(jax.jit, static_argnames=("model",))
+def token_probabilities(model: Transformer, params, frames_BxTxF, frame_mask_BxT, tokens_BxL):
+    """The probability the model gives each of `tokens_BxL` (a decoder's output) after the ones
+    before it: one teacher-forced pass, the same as the decoding steps that chose them."""
+    fed_BxL = jnp.concatenate([jnp.full_like(tokens_BxL[:, :1], BOS), tokens_BxL[:, :-1]], axis=1)
+    logits_BxLxV = model.apply({"params": params}, frames_BxTxF, frame_mask_BxT, fed_BxL)
+    return jnp.take_along_axis(jax.nn.softmax(logits_BxLxV), tokens_BxL[..., None], axis=-1)[..., 0]
+
+
 @functools.partial(jax.jit, static_argnames=("model", "max_len", "beam"))
 def beam_search(model: Transformer, params, frames_BxTxF, frame_mask_BxT, max_len: int,
                 beam: int = 32, length_penalty: float = 0.0):

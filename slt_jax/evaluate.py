@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -15,23 +16,35 @@ from slt_jax.metrics import translation_metrics
 from slt_jax.train import Run, batch_sharding, load_run, model_inputs, replicated
 
 
-def translate(run: Run, examples: list[data.Example], method: str = "greedy", beam: int = 32,
-              length_penalty: float = 0.0, batch_size: int | None = None) -> list[str]:
-    """Decodes every example; returns hypotheses in the examples' order."""
+def decode_batches(run: Run, examples: list[data.Example], method: str = "greedy", beam: int = 32,
+                   length_penalty: float = 0.0, batch_size: int | None = None) -> Iterator[tuple]:
+    """Decodes the examples batch by batch, each translation at most `run.length_bound` tokens.
+
+    Yields:
+      (the batch, its model inputs, the replicated parameters, tokens (B, run.length_bound)) per batch;
+      `batch["index"][batch["sample_mask"]]` are the rows' positions in `examples`.
+    """
     config = run.config
     batch_size = batch_size or config.train.batch_size
     sharding = batch_sharding(batch_size)
-    params = replicated(sharding, run.params)
-    hypotheses = [""] * len(examples)
+    params, bound = replicated(sharding, run.params), run.length_bound
     for batch in data.make_batches(examples, config.data, batch_size):
         inputs = model_inputs(batch, sharding)
-        args = (run.model, params, inputs["frames"], inputs["frame_mask"], config.data.max_tokens)
+        args = (run.model, params, inputs["frames"], inputs["frame_mask"], bound)
         if method == "greedy":
             tokens = greedy_decode(*args)
         elif method == "beam":
             tokens = beam_search(*args, beam=beam, length_penalty=length_penalty)
         else:
             raise ValueError(f"unknown decoding method {method!r} (greedy or beam)")
+        yield batch, inputs, params, tokens
+
+
+def translate(run: Run, examples: list[data.Example], method: str = "greedy", beam: int = 32,
+              length_penalty: float = 0.0, batch_size: int | None = None) -> list[str]:
+    """Decodes every example; returns hypotheses in the examples' order."""
+    hypotheses = [""] * len(examples)
+    for batch, _, _, tokens in decode_batches(run, examples, method, beam, length_penalty, batch_size):
         for row, index in zip(np.asarray(tokens), batch["index"][batch["sample_mask"]]):
             hypotheses[index] = run.vocab.decode(row)
     return hypotheses
@@ -55,7 +68,8 @@ def evaluate(workdir, split: str = "test", data_dir=None, method: str = "greedy"
     hypotheses = translate(run, examples, method, beam, length_penalty)
     references = [ex.reference for ex in examples]
     scores = translation_metrics(references, hypotheses)
-    scores |= {"split": split, "decode": method, "config": run.config.name, "epoch": run.epoch}
+    scores |= {"split": split, "decode": method, "config": run.config.name, "epoch": run.epoch,
+               "length_bound": run.length_bound}
     if method == "beam":
         scores |= {"beam": beam, "length_penalty": length_penalty}
     name = split if method == "greedy" else f"{split}_{method}"  # greedy scores feed sweeps and reports

@@ -284,6 +284,22 @@ def detection_rates(pose: np.ndarray) -> dict[str, float]:
     return {g: float(np.mean(~np.isnan(pose[:, 0, start, 0]))) for g, (start, _) in LANDMARK_GROUPS.items()}
 
 
+def track(source: Source, tracker: Tracker) -> tuple[np.ndarray, float | None]:
+    """Runs the tracker over one input: its pose, float32 (frames, 1, 543, 3), and frame rate.
+
+    Raises:
+      ValueError: an unreadable video or image, or no frames.
+    """
+    frames, fps = read_frames(source)
+    tracker.start()
+    # Timestamps only need to increase; image sequences carry no rate, so assume 30 fps.
+    step_ms = 1000.0 / (fps or 30.0)
+    poses = [tracker(rgb, int(i * step_ms)) for i, rgb in enumerate(frames)]
+    if not poses:
+        raise ValueError("no frames decoded")
+    return np.stack(poses)[:, None], fps
+
+
 def extract_source(source: Source, out: Path, tracker: Tracker) -> dict:
     """Runs the tracker over one input and writes its pose; returns its manifest entry.
 
@@ -293,14 +309,7 @@ def extract_source(source: Source, out: Path, tracker: Tracker) -> dict:
     entry: dict = {"source": str(source.path)}
     try:
         start = time.perf_counter()
-        frames, fps = read_frames(source)
-        tracker.start()
-        # Timestamps only need to increase; image sequences carry no rate, so assume 30 fps.
-        step_ms = 1000.0 / (fps or 30.0)
-        poses = [tracker(rgb, int(i * step_ms)) for i, rgb in enumerate(frames)]
-        if not poses:
-            raise ValueError("no frames decoded")
-        pose = np.stack(poses)[:, None]
+        pose, fps = track(source, tracker)
         save_pose(out, source.id, pose)
         elapsed = time.perf_counter() - start
     except Exception as e:  # reported in the manifest; the run goes on with the other files

@@ -4,7 +4,7 @@ A workdir holds everything a run needs and produces:
 
   config.json      the resolved Config (vocabulary size and feature count filled in)
   vocab.json       the target vocabulary, fitted on the train split
-  run.json         where the data came from
+  run.json         where the data came from, and its longest training target (`length_bound`)
   checkpoints/latest/<epoch>/   state + loop bookkeeping, for resuming
   checkpoints/best/<epoch>/     the parameters with the best `train.best_metric`
   metrics.jsonl    one line per epoch (losses, accuracies, speed, stopped_early)
@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -29,11 +30,12 @@ from flax import serialization, struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from slt_jax import data
-from slt_jax.config import PAD, Config, load_config, save_config
-from slt_jax.layout import LayoutError, write_json, write_text
+from slt_jax.config import PAD, Config, DataConfig, load_config, save_config
+from slt_jax.layout import LayoutError, read_annotations, write_json, write_text
 from slt_jax.model import Transformer
 
 MODEL_INPUTS = ("frames", "frame_mask", "decoder_input", "target", "sample_mask")
+log = logging.getLogger(__name__)
 
 
 class TrainState(struct.PyTreeNode):
@@ -58,7 +60,38 @@ class Run(NamedTuple):
     @property
     def data_dir(self) -> Path:
         """The corpus the run was trained on."""
-        return Path(json.loads((self.workdir / "run.json").read_text())["data"])
+        return Path(self._facts["data"])
+
+    @property
+    def length_bound(self) -> int:
+        """The most tokens a translation may hold (`length_bound`), from the longest training target
+        that run.json records; a run trained before it did measures its corpus, or, without the
+        corpus, keeps the decoder's `data.max_tokens` positions."""
+        longest = self._facts.get("longest_target")
+        if longest is None:
+            try:
+                longest = longest_target(self.data_dir, self.config.data)
+            except LayoutError as e:
+                log.warning("%s: no longest_target in run.json and %s; decoding up to data.max_tokens",
+                            self.workdir, e)
+                return self.config.data.max_tokens
+        return length_bound(longest, self.config.data.max_tokens)
+
+    @property
+    def _facts(self) -> dict:
+        return json.loads((self.workdir / "run.json").read_text())
+
+
+def longest_target(data_dir, config: DataConfig) -> int:
+    """The token count of the longest target in a corpus's train split."""
+    return max(len(data.target_sentence(s, config).split()) for s in read_annotations(data_dir) if s.split == "train")
+
+
+def length_bound(longest: int, max_tokens: int) -> int:
+    """The most tokens a translation may hold, <eos> included: the longest training target plus a
+    tenth of it (at least one token), within the decoder's `max_tokens` positions. A translation that
+    reaches it without <eos> (a model looping on one gloss) is cut there; repeats within it stay."""
+    return min(longest + max(1, math.ceil(longest / 10)), max_tokens)
 
 
 def resolve(config: Config, vocab: data.Vocab) -> Config:
@@ -330,7 +363,8 @@ def _write_run(workdir: Path, config: Config, vocab: data.Vocab, data_dir: Path)
         return
     workdir.mkdir(parents=True, exist_ok=True)
     vocab.save(workdir / "vocab.json")
-    write_json(workdir / "run.json", {"data": str(data_dir.absolute())})
+    write_json(workdir / "run.json", {"data": str(data_dir.absolute()),
+                                      "longest_target": longest_target(data_dir, config.data)})
     save_config(workdir / "config.json", config)
 
 

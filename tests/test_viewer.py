@@ -38,7 +38,7 @@ def embedded(path: Path) -> dict:
 @pytest.fixture(scope="module")
 def run(run_dir):
     """The trained run with <eos> made unlikely: a 3-epoch model would end every translation at
-    once, this one decodes every step (max_tokens), so there are tokens to pick."""
+    once, this one decodes up to the run's length bound, so there are tokens to pick."""
     run = load_run(run_dir)
     logits = dict(run.params["logits"], bias=run.params["logits"]["bias"].at[EOS].add(-100.0))
     return run._replace(params={**run.params, "logits": logits})
@@ -85,12 +85,13 @@ def test_the_page_is_self_contained(page):
 def test_the_embedded_data_is_the_record_rounded(talkative_page, run, records, corpus_dir):
     rows = records
     shown = embedded(talkative_page)
-    assert min(len(s["tokens"]) for s in shown["samples"]) == run.config.data.max_tokens
+    # Each translation shown up to the run's length bound (4 tokens, not the decoder's 12), as evaluate cuts it.
+    assert {len(s["tokens"]) for s in shown["samples"]} == {run.length_bound} == {4}
     assert shown["heads"] == run.config.model.n_heads and shown["epoch"] == run.epoch
     assert [s["id"] for s in shown["samples"]] == [ex.id for _, ex in rows.values()]  # the split's order
     for s in shown["samples"]:
         r, ex = rows[s["id"]]
-        steps, n = r["length"], -(-len(ex.frames) // run.config.data.sample_rate)
+        steps, n = min(r["length"], run.length_bound), -(-len(ex.frames) // run.config.data.sample_rate)
         assert len(s["tokens"]) == len(s["cross"]) == len(s["share"]) == steps  # only real steps
         assert s["tokens"] == [run.vocab.tokens[t] for t in r["tokens_BxS"][:steps]]
         assert s["correct"] == bool(r["correct_B"])

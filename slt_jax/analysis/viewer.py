@@ -101,7 +101,7 @@ def pose_frames(pose: np.ndarray, frames: np.ndarray) -> dict[str, list]:
 
 
 def sample_data(record: dict, row: int, n_frames: int, source_frames: np.ndarray, tokens: list[str],
-                signs: list[str | None], pose: dict, sample_id: str, reference: str, hypothesis: str) -> dict:
+                signs: list[str | None], pose: dict, sample_id: str, reference: str | None, hypothesis: str) -> dict:
     """One sample of the page from one row of a record (its fields as numpy arrays, plus `share`).
 
     Args:
@@ -113,7 +113,8 @@ def sample_data(record: dict, row: int, n_frames: int, source_frames: np.ndarray
       signs: per reference token, the gloss it renders (None: a word no gloss carries), naming
         its span.
       pose: `pose_frames` of its sampled frames.
-      sample_id, reference, hypothesis: shown in the picker.
+      sample_id, reference, hypothesis: shown in the picker; a clip without a reference (None)
+        has no verdict and no reference tokens.
     """
     n, steps = n_frames, int(record["length_B"][row])
     ids = record["tokens_BxS"][row, :steps]
@@ -121,11 +122,12 @@ def sample_data(record: dict, row: int, n_frames: int, source_frames: np.ndarray
     encoder_scale, encoder_q = quantise(record["encoder_pattern_BxHxTxT"][row, :, :n, :n].mean(0), axis=1)
     self_SxS = record["self_pattern_BxSxHxS"][row, :steps].mean(1)
     spans = record["gloss_spans_BxSx2"][row]
+    scored = reference is not None
     return {
         "id": sample_id, "reference": reference, "hypothesis": hypothesis,
-        "correct": bool(record["correct_B"][row]),
+        "correct": reference.split() == hypothesis.split() if scored else None,  # as `evaluate` counts it
         "tokens": [tokens[t] for t in ids],
-        "target": [tokens[t] for t in record["target_BxS"][row, :steps]],
+        "target": [tokens[t] for t in record["target_BxS"][row, :steps]] if scored else [],
         "prob": _round(np.exp(record["log_probs_BxS"][row, :steps])),
         "share": _round(record["share_BxS"][row, :steps]),
         "self": [np.rint(self_SxS[s, : s + 1] * 1000).astype(int).tolist() for s in range(steps)],
@@ -150,39 +152,62 @@ def viewer_data(run, split: str = "test", data_dir=None, mode: str = "causal") -
         decoder layer both give the same tokens, patterns and shares (the newest row is the same).
 
     Returns:
-      The page's data: run facts, drawing edges, playback rate and one entry per sample
-      (`sample_data`), in the split's order.
+      The page's data (`page_data`) of the split's samples, in the split's order.
+    """
+    data_dir = Path(data_dir or run.data_dir)
+    examples = data.load_examples(data_dir, split, run.config.data, run.vocab)
+    signs = {s.id: _token_signs(s, run.config.data) for s in read_annotations(data_dir)}
+    metadata = read_metadata(data_dir)
+    return page_data(run, examples, lambda sample_id: load_pose(data_dir, sample_id), signs, mode, split=split,
+                     fps=float(metadata.get("fps", 30)),  # the video's frame rate
+                     aspect=float(metadata.get("width", 1)) / float(metadata.get("height", 1)))
+
+
+def page_data(run, examples: list[data.Example], pose_of, signs: dict[str, list[str | None]] | None,
+              mode: str = "causal", **facts) -> dict:
+    """Translates examples with `extract_attention` and gathers what the page shows, each
+    translation up to the run's length bound (`Run.length_bound`, as `evaluate` decodes).
+
+    Args:
+      run: a `load_run` result.
+      examples: a split's examples, or clips' without a reference.
+      pose_of: sample id -> its pose (frames, people, 543, dims), to draw.
+      signs: sample id -> per reference token, the gloss it renders (`sample_data`); None for
+        clips without a reference (`slt-jax translate --view`).
+      mode: "causal" or "paper" (see `viewer_data`).
+      facts: the page's `split`, `fps` and `aspect`.
+
+    Returns:
+      The page's data: run facts, drawing edges, playback rate and one entry per example
+      (`sample_data`), in the examples' order.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
     config = run.config.data
-    data_dir = Path(data_dir or run.data_dir)
-    examples = data.load_examples(data_dir, split, config, run.vocab)
-    signs = {s.id: _token_signs(s, config) for s in read_annotations(data_dir)}
     fields = ("tokens_BxS", "length_B", "log_probs_BxS", "cross_pattern_BxSxHxT", "self_pattern_BxSxHxS",
-              "encoder_pattern_BxHxTxT", "frame_mask_BxT", "target_BxS", "gloss_spans_BxSx2", "correct_B")
-    samples = {}
+              "encoder_pattern_BxHxTxT", "frame_mask_BxT", "target_BxS", "gloss_spans_BxSx2")
+    samples, bound = {}, run.length_bound
     # Padded as analyze pads (record.pad_frames, pad_vocab): the same shapes, so the record reuses
-    # analyze's compiled program (and other seeds' and configs') instead of compiling per bucket.
+    # analyze's compiled program (and other seeds' and configs') instead of compiling per bucket;
+    # it decodes analyze's steps, of which a translation shows those within the length bound.
     longest, params = split_length(examples, run.config), pad_vocab(run.params)
     for batch in data.make_batches(examples, config, run.config.train.batch_size):
         record = extract_attention(params, pad_frames(batch, max(longest, batch["frames"].shape[1])), mode)
         arrays = jax.device_get({name: getattr(record, name) for name in fields}
                                 | {"share_BxS": _self_share(record.attn_out_BxSxQxD, record.cross_attn_out_BxSxQxD)})
+        arrays["length_B"] = np.minimum(arrays["length_B"], bound)
         length = batch["frames"].shape[1]
         for row in np.flatnonzero(batch["sample_mask"]):
             ex = examples[batch["index"][row]]
             picked = data.sample_frames(len(ex.frames), config.sample_rate, _eval_rng(ex.id, config))[:length]
             samples[int(batch["index"][row])] = sample_data(
-                arrays, row, len(picked), picked, run.vocab.tokens, signs.get(ex.id, []),
-                pose_frames(load_pose(data_dir, ex.id), picked), ex.id, ex.reference,
-                run.vocab.decode(arrays["tokens_BxS"][row]))
-    metadata = read_metadata(data_dir)
+                arrays, row, len(picked), picked, run.vocab.tokens, (signs or {}).get(ex.id, []),
+                pose_frames(pose_of(ex.id), picked), ex.id, None if signs is None else ex.reference,
+                run.vocab.decode(arrays["tokens_BxS"][row, :bound]))
     return {
-        "run": str(run.workdir), "config": run.config.name, "target": config.target, "split": split,
+        "run": str(run.workdir), "config": run.config.name, "target": config.target, "split": facts["split"],
         "epoch": run.epoch, "mode": mode, "heads": run.config.model.n_heads,
-        "fps": float(metadata.get("fps", 30)), "sample_rate": config.sample_rate,  # the video's frame rate
-        "aspect": float(metadata.get("width", 1)) / float(metadata.get("height", 1)),
+        "fps": facts["fps"], "sample_rate": config.sample_rate, "aspect": facts["aspect"],
         "edges": EDGES, "wrists": WRISTS, "samples": [samples[i] for i in sorted(samples)],
     }
 

@@ -168,6 +168,8 @@
   }
 
   // --- panels -----------------------------------------------------------------------------------
+  const unscored = (s) => s.reference === null;  // a clip translated without a reference (slt-jax translate)
+
   function stepInfo() {
     const s = sample(), k = state.step, token = s.tokens[k], peak = argmax(state.cross);
     const ok = token === s.target[k], span = s.spans[k];
@@ -178,7 +180,7 @@
     const head = state.head === "mean" ? "heads averaged" : `head ${state.head + 1}`;
     $("step-info").innerHTML = `
       <div><b>step ${k + 1} of ${s.tokens.length}: ${esc(token)}</b> (p = ${s.prob[k].toFixed(3)});
-        reference here: ${esc(s.target[k] ?? "–")} <span class="${ok ? "ok" : "bad"}">${ok ? "&#10003;" : "&#10007;"}</span></div>
+        ${unscored(s) ? "" : `reference here: ${esc(s.target[k] ?? "–")} <span class="${ok ? "ok" : "bad"}">${ok ? "&#10003;" : "&#10007;"}</span>`}</div>
       <table>
         <tr><td>most attended frame</td><td>${peak} (video frame ${s.frames[peak]})${inside}, ${head}</td></tr>
         <tr><td>self vs cross share</td><td><div class="sharebar" title="||self|| / (||self|| + ||cross||) of the newest position">
@@ -224,10 +226,10 @@
       if (Number(tr.dataset.index) === i) tr.scrollIntoView({ block: "nearest" });
     });
     $("sample-head").innerHTML = `<span class="id">${esc(s.id)}</span>
-      <span class="${s.correct ? "ok" : "bad"}">${s.correct ? "&#10003; correct" : "&#10007; wrong"}</span><br>
-      reference: <b>${esc(s.reference)}</b><br>hypothesis: <b>${esc(s.hypothesis)}</b>`;
+      ${unscored(s) ? "<br>" : `<span class="${s.correct ? "ok" : "bad"}">${s.correct ? "&#10003; correct" : "&#10007; wrong"}</span><br>
+      reference: <b>${esc(s.reference)}</b><br>`}hypothesis: <b>${esc(s.hypothesis)}</b>`;
     $("tokens").innerHTML = s.tokens.map((t, k) => `<button type="button" data-step="${k}"
-      class="${t === s.target[k] ? "" : "wrong"}" title="p = ${s.prob[k].toFixed(3)}, self share ${pct(s.share[k])}">
+      class="${t === s.target[k] || unscored(s) ? "" : "wrong"}" title="p = ${s.prob[k].toFixed(3)}, self share ${pct(s.share[k])}">
       ${esc(t)}<span class="mini"><span class="self" style="width:${pct(s.share[k])}"></span>
       <span class="cross" style="width:${pct(1 - s.share[k])}"></span></span></button>`).join("");
     $("scrubber").max = String(s.frames.length - 1);
@@ -254,11 +256,11 @@
   function fillList() {
     const which = $("filter").value, needle = $("search").value.trim().toLowerCase();
     $("samples").tBodies[0].innerHTML = DATA.samples.map((s, i) => {
-      if ((which === "correct" && !s.correct) || (which === "wrong" && s.correct)) return "";
-      if (needle && !`${s.id} ${s.reference} ${s.hypothesis}`.toLowerCase().includes(needle)) return "";
+      if ((which === "correct" && !s.correct) || (which === "wrong" && s.correct !== false)) return "";
+      if (needle && !`${s.id} ${s.reference ?? ""} ${s.hypothesis}`.toLowerCase().includes(needle)) return "";
       return `<tr data-index="${i}" class="${i === state.sample ? "selected" : ""}">
-        <td class="mark ${s.correct ? "ok" : "bad"}">${s.correct ? "&#10003;" : "&#10007;"}</td>
-        <td><div class="sid">${esc(s.id)}</div>${esc(s.reference)}${s.correct ? "" : `<div class="hyp">&rarr; ${esc(s.hypothesis)}</div>`}</td></tr>`;
+        <td class="mark ${s.correct ? "ok" : "bad"}">${unscored(s) ? "" : s.correct ? "&#10003;" : "&#10007;"}</td>
+        <td><div class="sid">${esc(s.id)}</div>${esc(s.reference ?? "")}${s.correct ? "" : `<div class="hyp">&rarr; ${esc(s.hypothesis)}</div>`}</td></tr>`;
     }).join("");
   }
 
@@ -269,8 +271,9 @@
 
   function init() {
     const correct = DATA.samples.filter((s) => s.correct).length;
-    $("meta").textContent = `${DATA.config}, ${DATA.run} (epoch ${DATA.epoch}), ${DATA.split} split: ` +
-      `${DATA.samples.length} samples, ${correct} translated exactly; greedy decoding recorded in ${DATA.mode} mode; ` +
+    $("meta").textContent = `${DATA.config}, ${DATA.run} (epoch ${DATA.epoch}), ` +
+      (DATA.samples.every(unscored) ? `${DATA.samples.length} clips without a reference` :
+        `${DATA.split} split: ${DATA.samples.length} samples, ${correct} translated exactly`) + `; greedy decoding recorded in ${DATA.mode} mode; ` +
       `${DATA.sample_rate === 1 ? "every frame" : `1 frame in ${DATA.sample_rate}`} shown, as the model saw them.`;
     $("head").innerHTML = `<option value="mean">averaged</option>` +
       Array.from({ length: DATA.heads }, (_, h) => `<option value="${h}">head ${h + 1}</option>`).join("");
