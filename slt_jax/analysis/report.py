@@ -226,7 +226,7 @@ def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None
                     shown_lengths.add(n_glosses)
 
     merged = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
-    results = _summarise(merged, examples, run.vocab, fractions, tolerance)
+    results = _summarise(merged, examples, run.vocab, fractions, tolerance, run.length_bound)
     main = shown[sample_id] if sample_id else min(
         shown.values(), key=lambda v: (not v["correct"], abs(len(v["tokens"]) - 4)))  # 3 glosses + <eos>
     results["sample"] = {k: main[k] for k in ("id", "reference", "hypothesis", "correct")}
@@ -250,9 +250,9 @@ def _by_length(m: dict, later, calls) -> dict:
             "self_minus_cross_later": _mean(m["diff"][later & in_group[:, None]])}
 
 
-def _summarise(m: dict, examples, vocab: data.Vocab, fractions, tolerance: float) -> dict:
+def _summarise(m: dict, examples, vocab: data.Vocab, fractions, tolerance: float, bound: int) -> dict:
     references = [examples[i].reference for i in m["index"]]
-    hypotheses = lambda tokens: [vocab.decode(t) for t in tokens]
+    hypotheses = lambda tokens: [vocab.decode(t[:bound]) for t in tokens]  # as evaluate decodes (Run.length_bound)
     correct, glosses = m["correct"], m["gloss"]
     has_spans = any(ex.gloss_spans is not None for ex in examples)
     steps = np.arange(m["diff"].shape[1])[None, :]

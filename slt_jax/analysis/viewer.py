@@ -11,6 +11,8 @@ Everything drawn comes from `extract_attention` records and the corpus:
     page = viewer_data(run, "test")          # records + poses -> a compact JSON-able dict
     write_text(path, render(page))           # write_viewer(workdir, "test", out) does both
 
+Clips without a reference (`slt-jax translate --view`) go through `page_data` with their own poses.
+
 Frames are the sampled frames the model saw (one per `data.sample_rate` video frames, chosen as
 evaluation chooses them); each keeps its video frame number, and the poses drawn are the
 corpus's own landmarks at those frames (body, hands and face outline, whatever features the
