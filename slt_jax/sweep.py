@@ -39,8 +39,14 @@ def sweep_config(config: Config, data_dir, workdir, seeds: int, split: str = "te
     """
     runs = seed_dirs(workdir, config.name, seeds)
     fit(config, data_dir, Path(workdir) / config.name, runs, progress)
-    return [cached_results(run / f"eval_{split}.json", run) or evaluate(run, split, progress=progress)
-            for run in runs]
+    return [_cached_scores(run, split) or evaluate(run, split, progress=progress) for run in runs]
+
+
+def _cached_scores(run: Path, split: str) -> dict | None:
+    """A run's scores on `split` if they come from its best parameters decoded within the length
+    bound (scores from before the bound lack `length_bound` and are taken again)."""
+    scores = cached_results(run / f"eval_{split}.json", run)
+    return scores if scores and "length_bound" in scores else None
 
 
 def mean_std(values) -> tuple[float, float]:
