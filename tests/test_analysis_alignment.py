@@ -129,3 +129,14 @@ def test_encoder_within_sign_is_the_in_sign_share_above_uniform():
     uniform = jnp.full((2, 6, 6), 1 / 6)
     np.testing.assert_allclose(al.encoder_within_sign(uniform, mask, spans), 0.0, atol=1e-6)
     assert np.isnan(al.encoder_within_sign(uniform, mask, jnp.full((3, 2), -1)))
+
+
+def test_boundary_baselines_score_even_and_random_boundaries_of_the_annotated_count():
+    mask = np.array([True] * 30 + [False] * 4)
+    spans = np.array([[0, 10], [10, 20], [20, 30], [-1, -1]])
+    counts = al.boundary_baselines(mask, spans, 3, np.random.default_rng(0), tolerance=0.5, draws=200)
+    np.testing.assert_array_equal(counts[0], [2, 2, 2])  # even spacing puts them at 10 and 20
+    matched, predicted, annotated = counts[1]
+    assert (predicted, annotated) == (2, 2)
+    # Each of 29 candidate frames is within 0.5 of a boundary (10 or 20) with chance 2/29: about 4/29 matched.
+    assert 0.06 < matched < 0.25

@@ -47,6 +47,25 @@ def test_analysis_json_holds_the_documented_scalars(analysis, run_dir):
     np.testing.assert_allclose(deletion["gap"], np.subtract(deletion["log_prob_drop_top"], deletion["log_prob_drop_random"]))
     assert results["deletion_gap"] == pytest.approx(np.mean(deletion["gap"]))
     assert set(results["uniform_cross_attention"]) == {"log_prob_drop", "wer"}
+    for key in ("boundary_f1_even", "boundary_f1_random"):
+        assert 0.0 <= forced[key] <= 1.0
+
+
+def test_analysis_json_sets_every_lens_beside_its_chance(analysis):
+    _, results = analysis
+    scores = results["attribution"]
+    chance = scores["chance"]
+    assert 0 < chance["own_sign_uniform_over_frames"] < chance["own_sign_uniform_over_signing_frames"] < 1
+    for lens, s in scores["lenses"].items():
+        assert 0.0 <= s["own_sign"] <= 1.0 and 0.0 <= s["alignment_accuracy"] <= 1.0, lens
+        assert len(s["deletion"]["log_prob_drop_top_deleted"]) == len(s["deletion"]["fractions"])
+        assert (s["parts"] is None) == (lens in ("attention", "rollout", "random")), lens
+    # Random scores find the own sign about as often as a uniform row puts mass there.
+    assert scores["lenses"]["random"]["own_sign"] == pytest.approx(chance["own_sign_uniform_over_frames"], abs=0.05)
+    assert scores["sign_deletion"]["n"] == scores["n_known"] > 0
+    heads = scores["head_knockout"]
+    assert len(heads["log_prob_drop"]) == len(heads["own_sign"]) == 4  # the tiny preset's heads
+    assert scores["activation_patching"]["n"] > 0
 
 
 def test_the_sample_option_chooses_figure_2(run_dir, tmp_path):

@@ -191,6 +191,20 @@ def boundary_counts(attention_SxT, frame_mask_T, gloss_spans_Sx2, n_tokens: int,
     return match_boundaries(predicted, annotated, tolerance), len(predicted), len(annotated)
 
 
+def boundary_baselines(frame_mask_T, gloss_spans_Sx2, n_tokens: int, rng: np.random.Generator,
+                       tolerance: float = 2.0, draws: int = 20) -> np.ndarray:
+    """What boundary F1 gives without attention, (2, 3) counts as `boundary_counts`: [0] as many
+    boundaries as annotated, evenly spaced over the real frames; [1] as many at random real
+    frames (distinct, first frame excluded), the counts averaged over `draws` draws."""
+    spans_Kx2, _ = by_sign(np.zeros((len(gloss_spans_Sx2), 1)), gloss_spans_Sx2, n_tokens)
+    annotated, real = span_boundaries(spans_Kx2), np.flatnonzero(np.asarray(frame_mask_T))
+    count = min(len(annotated), max(len(real) - 1, 0))
+    even = real[(np.arange(1, count + 1) * len(real)) // (count + 1)].astype(float)
+    random = [rng.choice(real[1:], count, replace=False).astype(float) for _ in range(draws)]
+    counts = lambda predicted: (match_boundaries(predicted, annotated, tolerance), len(predicted), len(annotated))
+    return np.array([counts(even), np.mean([counts(r) for r in random], 0)])
+
+
 def f1(matched: int, predicted: int, annotated: int) -> float:
     """The harmonic mean of precision and recall from pooled counts; NaN when both sets are empty."""
     total = predicted + annotated

@@ -3,7 +3,9 @@
 Per batch it records three translations (`extract_attention`): greedy in the authors' `paper`
 mode (the paper's figures and the alignment scores), greedy `causal` (the clean self/cross
 share) and teacher-forced `causal` (alignment against every reference and the deletion
-rankings), then reduces them with the pure analyses; the figures draw those reductions.
+rankings), attributes the references to the frames (`attribution`) and intervenes on signs,
+heads and encoder states, then reduces it all with the pure analyses; the figures draw those
+reductions.
 
 analysis.json (population: "correct" = greedy translation equal to the reference, as in the
 paper; "all" = every sample of the split):
@@ -17,6 +19,11 @@ paper; "all" = every sample of the split):
   alignment_accuracy                      share of glosses whose peak frame lies in its span
   boundary_precision, _recall, _f1        sign boundaries read off attention vs the spans,
                                           within boundary_tolerance sampled frames
+  boundary_f1_even, _random               the F1 of as many boundaries as annotated, evenly
+                                          spaced / at random real frames (no attention needed)
+  chance                                  what sign-blind attention scores on diagonality,
+                                          monotonicity and window_mass (a one-frame spike scores
+                                          window_mass 1: read it with n_peaks)
   self_minus_cross_first, _later          the paper's signed mean at the first step / later steps
   self_share_first, _later                ||self|| / (||self|| + ||cross||), causal, same steps
   teacher_forced                          the alignment keys above over all samples, references fed
@@ -30,6 +37,13 @@ paper; "all" = every sample of the split):
                                           replaced by a uniform average over the real frames
   by_length                               short (1-5 glosses) / long (6-10): n, diagonality and
                                           self_minus_cross_later over the correct samples
+  diagonality_by_length                   per number of glosses (>= 2): n and diagonality, correct
+                                          samples (a 2-gloss sample can only score -1 or 1)
+  attribution                             attention beside the attributions, teacher-forced
+                                          (analysis.compare): per lens own_sign, other_sign,
+                                          alignment_accuracy, agreement_with_attention, body-part
+                                          shares and deletion curves; chance; sign_deletion,
+                                          head_knockout and activation_patching
   encoder_within_sign                     alignment.encoder_within_sign over all samples with spans
   per_sample, intervals                   for exact_match, diagonality, window_mass,
                                           self_minus_cross_*, encoder_within_sign and
@@ -53,8 +67,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from slt_jax import data
+from slt_jax import data, features
 from slt_jax.analysis import alignment as al
+from slt_jax.analysis import compare
 from slt_jax.analysis import faithfulness as fa
 from slt_jax.analysis import figures, intervals, views
 from slt_jax.analysis.record import AttentionRecord, extract_attention, pad_frames, pad_vocab, split_length
@@ -64,6 +79,11 @@ from slt_jax.metrics import wer
 from slt_jax.train import load_run
 
 ALIGNMENT_KEYS = ("diagonality", "diagonal_mass", "monotonicity", "window_mass", "n_peaks")
+# What attention with no relation to the signs scores (the span-based chance levels depend on the
+# samples: boundary_f1_even / _random beside each boundary_f1, attribution.chance).
+CHANCE = {"diagonality": 0.0,  # centroids in random order
+          "monotonicity": 0.5,  # a random centroid moves forward half the time (ties count forward)
+          "window_mass": 0.1}  # a uniform row's mass in a window of 10% of the frames
 
 
 def head_mean(record: AttentionRecord) -> jax.Array:
@@ -97,10 +117,14 @@ def _reduce(greedy: AttentionRecord, causal: AttentionRecord, forced: AttentionR
     }
 
 
-def _boundaries(attention_BxSxT, record: AttentionRecord, tolerance: float) -> np.ndarray:
+def _boundaries(attention_BxSxT, record: AttentionRecord, tolerance: float, seed: int) -> np.ndarray:
+    """Per sample (3, 3): the boundary counts of the attention, then of its baselines (evenly
+    spaced, random: `alignment.boundary_baselines`)."""
     masks, spans, lengths = jax.device_get((record.frame_mask_BxT, record.gloss_spans_BxSx2, record.length_B))
-    return np.array([al.boundary_counts(a, m, s, int(n) - 1, tolerance)
-                     for a, m, s, n in zip(attention_BxSxT, masks, spans, lengths)]).reshape(-1, 3)
+    rng = np.random.default_rng(seed)
+    return np.array([[al.boundary_counts(a, m, s, int(n) - 1, tolerance),
+                      *al.boundary_baselines(m, s, int(n) - 1, rng, tolerance)]
+                     for a, m, s, n in zip(attention_BxSxT, masks, spans, lengths)]).reshape(-1, 3, 3)
 
 
 def _mean(values) -> float | None:
@@ -112,12 +136,14 @@ def _mean(values) -> float | None:
 def _alignment_summary(scores: dict, include: np.ndarray, boundaries: np.ndarray, has_spans: bool,
                        tolerance: float) -> dict:
     out = {k: _mean(scores[k][include]) for k in ALIGNMENT_KEYS}
-    matched, predicted, annotated = boundaries[include].sum(0) if include.any() else (0, 0, 0)
+    (matched, predicted, annotated), even, random = boundaries[include].sum(0) if include.any() else np.zeros((3, 3))
     known = scores["known"][include].sum()
     out["alignment_accuracy"] = float(scores["hits"][include].sum() / known) if has_spans and known else None
     out["boundary_precision"] = float(matched / predicted) if has_spans and predicted else None
     out["boundary_recall"] = float(matched / annotated) if has_spans and annotated else None
     out["boundary_f1"] = al.f1(matched, predicted, annotated) if has_spans and (predicted + annotated) else None
+    out["boundary_f1_even"] = al.f1(*even) if has_spans and annotated else None
+    out["boundary_f1_random"] = al.f1(*random) if has_spans and annotated else None
     out["boundary_tolerance"] = tolerance
     return out
 
@@ -126,7 +152,7 @@ def _gloss_mean(values_NxS, gloss_NxS) -> float:
     return float(np.sum(np.where(gloss_NxS, values_NxS, 0.0)) / max(gloss_NxS.sum(), 1))
 
 
-def _batch_part(params, batch, frames: int, fractions, tolerance: float, seed: int, max_frames: int):
+def _batch_part(params, batch, frames: int, fractions, tolerance: float, seed: int, max_frames: int, parts_F):
     """Records one batch (padded, its real frames among the first `frames`) three ways and reduces
     it to per-sample arrays, filler rows dropped.
 
@@ -154,6 +180,9 @@ def _batch_part(params, batch, frames: int, fractions, tolerance: float, seed: i
                                keep)
         deletion = fa.gloss_deletion(params, batch, reduced["attention_forced"], fractions, seed,
                                      gloss & keep[:, None], frames)
+        own = batch | {"frames": batch["frames"][:, :frames], "frame_mask": batch["frame_mask"][:, :frames]}
+        lenses = compare.batch_scores(params, own, reduced["attention_forced"][..., :frames],
+                                      forced.cross_pattern_BxSxHxT[..., :frames], parts_F, seed)
         rewrites, uniform = rewrites.result(), jax.device_get(uniform.result())
     averaged = {k: v[keep] for k, v in reduced["averaged"].items()}  # as views.per_sample
     k_first = lambda x_KxBx: np.moveaxis(x_KxBx, 0, 1)[keep]
@@ -164,13 +193,13 @@ def _batch_part(params, batch, frames: int, fractions, tolerance: float, seed: i
         "centroids": reduced["centroids"][keep], "encoder_within": reduced["encoder_within"][keep],
         "greedy": {k: v[keep] for k, v in reduced["greedy"].items()},
         "forced": {k: v[keep] for k, v in reduced["forced"].items()},
-        "boundaries_greedy": _boundaries(reduced["attention_greedy"], greedy, tolerance)[keep],
-        "boundaries_forced": _boundaries(reduced["attention_forced"], forced, tolerance)[keep],
+        "boundaries_greedy": _boundaries(reduced["attention_greedy"], greedy, tolerance, seed)[keep],
+        "boundaries_forced": _boundaries(reduced["attention_forced"], forced, tolerance, seed)[keep],
         "gloss": gloss[keep],
         "intact": deletion["intact"][keep], "uniform": uniform["log_probs"][keep],
         "top": k_first(deletion["top"]), "random": k_first(deletion["random"]),
         "rewrite_top": k_first(rewrites["top"]), "rewrite_random": k_first(rewrites["random"]),
-        "rewrite_uniform": uniform["tokens"][keep],
+        "rewrite_uniform": uniform["tokens"][keep], "attribution": lenses,
     }
     return part, greedy, reduced["length"], reduced["correct"]
 
@@ -214,7 +243,8 @@ def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None
                                    desc=f"analyze {split}", unit="batch", disable=not progress)):
         own = batch["frames"].shape[1]
         part, greedy, lengths, correct = _batch_part(params, pad_frames(batch, max(longest, own)), own, fractions,
-                                                     tolerance, seed + i, config.data.max_frames)
+                                                     tolerance, seed + i, config.data.max_frames,
+                                                     features.feature_parts(config.data))
         parts.append(part)
         for row in np.flatnonzero(batch["sample_mask"]):
             example = examples[batch["index"][row]]
@@ -227,6 +257,7 @@ def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None
 
     merged = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
     results = _summarise(merged, examples, run.vocab, fractions, tolerance, run.length_bound)
+    results["attribution"] = compare.summarise(merged["attribution"])
     main = shown[sample_id] if sample_id else min(
         shown.values(), key=lambda v: (not v["correct"], abs(len(v["tokens"]) - 4)))  # 3 glosses + <eos>
     results["sample"] = {k: main[k] for k in ("id", "reference", "hypothesis", "correct")}
@@ -269,6 +300,9 @@ def _summarise(m: dict, examples, vocab: data.Vocab, fractions, tolerance: float
         "self_minus_cross_first": _mean(m["diff"][correct, 0]),
         "self_minus_cross_later": _mean(m["diff"][later]),
         "by_length": {"short": _by_length(m, later, views.GROUPS_SHORT), "long": _by_length(m, later, views.GROUPS_LONG)},
+        "diagonality_by_length": {str(calls - 1): {k: _by_length(m, later, [calls])[k] for k in ("n", "diagonality")}
+                                  for calls in sorted(set(m["length"][correct].tolist())) if calls >= 3},
+        "chance": CHANCE,
         "encoder_within_sign": _mean(m["encoder_within"]),
         "self_share_first": _mean(m["share"][correct, 0]),
         "self_share_later": _mean(m["share"][later]),
