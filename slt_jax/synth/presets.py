@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-# GSL's glosses per sentence over all 10,295 annotated samples (REFERENCE.md section 3).
+# GSL's glosses per sentence over all 10,295 annotated samples (docs/reference.md §3).
 GSL_GLOSSES_PER_SENTENCE = {1: 1848, 2: 1312, 3: 1480, 4: 1711, 5: 1502, 6: 1155, 7: 590, 8: 281,
                             9: 175, 10: 171, 11: 35, 16: 35}
 

@@ -10,7 +10,7 @@ import numpy as np
 from slt_jax import layout
 from slt_jax.synth.presets import GSL_GLOSSES_PER_SENTENCE
 
-# GSL continuous, signer-independent split (REFERENCE.md section 3).
+# GSL continuous, signer-independent split (docs/reference.md §3).
 GSL = {
     "samples": 10290, "glosses": 310, "sentences": 331, "signers": 7,
     "train": 8821, "val": 588, "test": 881, "glosses per sentence": 3.96,
