@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slt_jax import data
+from slt_jax import data, features
 from slt_jax.analysis import paper
-from slt_jax.analysis.record import extract_attention
+from slt_jax.analysis.attribution import METHODS, attribute
+from slt_jax.analysis.record import extract_attention, pad_vocab
 from slt_jax.analysis.viewer import PAGE, POINTS, ensure_viewer, page_epoch, quantise, render, viewer_data
 from slt_jax.cli import main
-from slt_jax.config import EOS
+from slt_jax.config import EOS, PAD
 from slt_jax.layout import LANDMARK_GROUPS, load_pose, write_text
 from slt_jax.train import load_run
 
@@ -121,6 +122,33 @@ def test_the_embedded_data_is_the_record_rounded(talkative_page, run, records, c
                 np.testing.assert_array_equal(drawn, np.rint(xy * 1000).reshape(-1))
 
 
+def test_the_page_holds_each_methods_attribution_of_the_decoded_tokens(talkative_page, run, records, corpus_dir):
+    shown = {s["id"]: s for s in embedded(talkative_page)["samples"]}
+    assert embedded(talkative_page)["methods"] == list(METHODS)
+    examples = data.load_examples(corpus_dir, "test", run.config.data, run.vocab)
+    parts_F, params = features.feature_parts(run.config.data), pad_vocab(run.params)
+    for batch in data.make_batches(examples, run.config.data, run.config.train.batch_size):
+        rows = np.flatnonzero(batch["sample_mask"])
+        tokens = np.full_like(batch["target"], PAD)  # the page's shapes: its compiled programs serve
+        tokens[rows] = [records[examples[batch["index"][row]].id][0]["tokens_BxS"] for row in rows]
+        for method in METHODS:
+            expected = attribute(params, batch, method, tokens_BxL=tokens, parts_F=parts_F)
+            for row in rows:
+                frames_LxT, parts_LxP = np.asarray(expected.frames_BxLxT[row]), np.asarray(expected.parts_BxLxP[row])
+                s = shown[examples[batch["index"][row]].id]
+                a, steps, n = s["attribution"][method], len(s["tokens"]), len(s["frames"])
+                values = np.array(a["frames"]) * np.array(a["scale"])[:, None] / 1000
+                assert values.shape == (steps, n)  # one strip per decoded token, over the real frames
+                np.testing.assert_allclose(values, frames_LxT[:steps, :n], atol=float(max(a["scale"])) / 1000)
+                np.testing.assert_allclose(values.sum(1), 1.0, atol=n * max(a["scale"]) / 2000 + 1e-3)
+                assert not values[:, s["masked"]].any()  # frames without keypoints carry nothing
+                if method == "rollout":
+                    assert a["parts"] is None
+                else:
+                    np.testing.assert_allclose(a["parts"], parts_LxP[:steps], atol=5e-4)
+                    np.testing.assert_allclose(np.sum(a["parts"], 1), 1.0, atol=2e-3)
+
+
 def test_a_page_is_rewritten_only_for_new_parameters(run_dir, page, tmp_path):
     path = ensure_viewer(run_dir, tmp_path)
     written = path.stat().st_mtime_ns
@@ -173,7 +201,7 @@ def test_the_page_shows_the_record_in_chromium(talkative_page, records, browser)
     browser.find_element(By.CSS_SELECTOR, f'#samples tr[data-index="{i}"]').click()
     s = shown["samples"][i]
     r, _ = rows[s["id"]]
-    k, n = 4, len(s["frames"])
+    k, n = 2, len(s["frames"])
     browser.find_element(By.CSS_SELECTOR, f'#tokens button[data-step="{k}"]').click()
     assert (viewer("sample"), viewer("step"), viewer("head")) == (i, k, "mean")
     cross = r["cross_pattern_BxSxHxT"][k, :, :n]
@@ -182,6 +210,25 @@ def test_the_page_shows_the_record_in_chromium(talkative_page, records, browser)
     assert viewer("cross") != before
     strip = browser.find_element(By.ID, "cross-strip")
     np.testing.assert_allclose(json.loads(strip.get_attribute("data-values")), viewer("cross"), atol=1e-6)
+
+    # Each method's strip for the same token, and the gradient methods' body-part bars.
+    for method in METHODS:
+        a = s["attribution"][method]
+        values = np.array(a["frames"][k]) * a["scale"][k] / 1000
+        np.testing.assert_allclose(viewer("attribution")[method], values, atol=1e-9)
+        strip = browser.find_element(By.ID, f"attr-{method}")
+        np.testing.assert_allclose(json.loads(strip.get_attribute("data-values")), values, atol=1e-6)
+        colours = np.asarray(Image.open(io.BytesIO(strip.screenshot_as_png)).convert("RGB")).reshape(-1, 3)
+        assert len(np.unique(colours, axis=0)) > 10  # drawn in more than one shade
+        bars = browser.find_elements(By.CSS_SELECTOR, f'.parts-group[data-method="{method}"] .part')
+        if method == "rollout":
+            assert bars == []
+            continue
+        assert [b.get_attribute("data-part") for b in bars] == list(features.PARTS)
+        for bar, share in zip(bars, a["parts"][k]):
+            assert float(bar.get_attribute("data-value")) == share
+            fill, track = (bar.find_element(By.CLASS_NAME, c).rect["width"] for c in ("fill", "track"))
+            assert abs(fill / track - share) < 0.02  # drawn to its share
 
     # One head instead of their average.
     Select(browser.find_element(By.ID, "head")).select_by_value("1")

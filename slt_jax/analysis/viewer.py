@@ -3,8 +3,9 @@
 The page (viewer_assets/ beside this file: template, script and style, inlined with the data, so
 it needs no server and no network) shows, per sample of a split: the pose sequence as an animated stick figure,
 the greedy translation as a row of tokens, and for the chosen token its cross-attention over the
-frames (heads averaged, or one head), the true signs, the step's self-vs-cross share, and
-the encoder self-attention of the frame under the cursor.
+frames (heads averaged, or one head) beside each attribution method's frames and body-part shares
+(`attribute` of the decoded tokens), the true signs, the step's self-vs-cross share, and the
+encoder self-attention of the frame under the cursor.
 
 Everything drawn comes from `extract_attention` records and the corpus:
 
@@ -19,9 +20,10 @@ corpus's own landmarks at those frames (body, hands and face outline, whatever f
 model used). Padding is dropped: a sample has its own frames and its own decoding steps.
 
 Compact values: attention is stored as integers in per-mille of a scale (each step's maximum
-over heads and frames for cross-attention, each query frame's maximum for the encoder) with the
-scale to 4 significant digits, so value = q * scale / 1000 (`quantise`); landmark coordinates as
-integers in thousandths of the image; shares and probabilities to 3 decimals.
+over heads and frames for cross-attention, each step's maximum for an attribution, each query
+frame's maximum for the encoder) with the scale to 4 significant digits, so value =
+q * scale / 1000 (`quantise`); landmark coordinates as integers in thousandths of the image;
+shares (body parts' too) and probabilities to 3 decimals.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from slt_jax import data
+from slt_jax import data, features
 from slt_jax.analysis import paper
+from slt_jax.analysis.attribution import METHODS, attribute
 from slt_jax.analysis.record import extract_attention, pad_frames, pad_vocab, split_length
 from slt_jax.examples import token_glosses
 from slt_jax.layout import LANDMARK_GROUPS, load_pose, read_annotations, read_metadata, write_text
@@ -87,6 +90,20 @@ def _round(x, digits: int = 3) -> list:
     return np.round(np.asarray(x, np.float64), digits).tolist()
 
 
+def attribution_data(frames_SxT: np.ndarray, parts_SxP: np.ndarray) -> dict:
+    """One method's attributions of a sample's steps: frames quantised per step (`quantise`),
+    part shares to 3 decimals (None for rollout, which has none)."""
+    scale, q = quantise(frames_SxT, axis=1)
+    return {"scale": scale.tolist(), "frames": q.tolist(),
+            "parts": None if np.isnan(parts_SxP).all() else _round(parts_SxP)}
+
+
+def decoded_attributions(params, batch: dict, tokens_BxS, parts_F) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each method's (frames_BxSxT, parts_BxSxP) for the decoded tokens (`attribute`)."""
+    attributions = [attribute(params, batch, m, tokens_BxL=tokens_BxS, parts_F=parts_F) for m in METHODS]
+    return jax.device_get({a.method: (a.frames_BxLxT, a.parts_BxLxP) for a in attributions})
+
+
 def pose_frames(pose: np.ndarray, frames: np.ndarray) -> dict[str, list]:
     """The drawn landmarks of the first person at `frames`: per part, per frame, a flat list
     x0, y0, x1, y1, ... in thousandths of the image (None for a missing point), or None when the
@@ -107,7 +124,8 @@ def sample_data(record: dict, row: int, n_frames: int, source_frames: np.ndarray
     """One sample of the page from one row of a record (its fields as numpy arrays, plus `share`).
 
     Args:
-      record: AttentionRecord fields (numpy) and `share_BxS` (paper.self_share of each row).
+      record: AttentionRecord fields (numpy), `share_BxS` (paper.self_share of each row) and
+        `attribution` (`decoded_attributions`).
       row: the sample's row in the record.
       n_frames: its sampled frames (the rest of the row is bucket padding).
       source_frames: the video frame of each sampled frame.
@@ -135,6 +153,8 @@ def sample_data(record: dict, row: int, n_frames: int, source_frames: np.ndarray
         "self": [np.rint(self_SxS[s, : s + 1] * 1000).astype(int).tolist() for s in range(steps)],
         "cross_scale": cross_scale.tolist(), "cross": cross_q.tolist(),
         "encoder_scale": encoder_scale.tolist(), "encoder": encoder_q.tolist(),
+        "attribution": {m: attribution_data(frames[row, :steps, :n], parts[row, :steps])
+                        for m, (frames, parts) in record["attribution"].items()},
         "frames": np.asarray(source_frames[:n]).tolist(),
         "masked": np.flatnonzero(~record["frame_mask_BxT"][row, :n]).tolist(),
         # Per reference token: [start, end, gloss] of its sign, None where unknown.
@@ -180,8 +200,8 @@ def page_data(run, examples: list[data.Example], pose_of, signs: dict[str, list[
       facts: the page's `split`, `fps` and `aspect`.
 
     Returns:
-      The page's data: run facts, drawing edges, playback rate and one entry per example
-      (`sample_data`), in the examples' order.
+      The page's data: run facts, drawing edges, playback rate, attribution methods and one
+      entry per example (`sample_data`), in the examples' order.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
@@ -193,11 +213,15 @@ def page_data(run, examples: list[data.Example], pose_of, signs: dict[str, list[
     # analyze's compiled program (and other seeds' and configs') instead of compiling per bucket;
     # it decodes analyze's steps, of which a translation shows those within the length bound.
     longest, params = split_length(examples, run.config), pad_vocab(run.params)
+    parts_F = features.feature_parts(config)
     for batch in data.make_batches(examples, config, run.config.train.batch_size):
         record = extract_attention(params, pad_frames(batch, max(longest, batch["frames"].shape[1])), mode)
         arrays = jax.device_get({name: getattr(record, name) for name in fields}
                                 | {"share_BxS": _self_share(record.attn_out_BxSxQxD, record.cross_attn_out_BxSxQxD)})
         arrays["length_B"] = np.minimum(arrays["length_B"], bound)
+        # At the batch's own frames and all decoding steps: the shapes `analyze` attributes the
+        # references at, so within `slt-jax reproduce` the two share compiled programs.
+        arrays["attribution"] = decoded_attributions(params, batch, arrays["tokens_BxS"], parts_F)
         length = batch["frames"].shape[1]
         for row in np.flatnonzero(batch["sample_mask"]):
             ex = examples[batch["index"][row]]
@@ -210,7 +234,8 @@ def page_data(run, examples: list[data.Example], pose_of, signs: dict[str, list[
         "run": str(run.workdir), "config": run.config.name, "target": config.target, "split": facts["split"],
         "epoch": run.epoch, "mode": mode, "heads": run.config.model.n_heads,
         "fps": facts["fps"], "sample_rate": config.sample_rate, "aspect": facts["aspect"],
-        "edges": EDGES, "wrists": WRISTS, "samples": [samples[i] for i in sorted(samples)],
+        "edges": EDGES, "wrists": WRISTS, "methods": METHODS, "parts": features.PARTS,
+        "samples": [samples[i] for i in sorted(samples)],
     }
 
 

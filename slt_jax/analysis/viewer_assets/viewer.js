@@ -9,7 +9,13 @@
   const MAGMA = [[0, 0, 4], [28, 16, 68], [79, 18, 123], [129, 37, 129], [181, 54, 122], [229, 80, 100],
     [251, 135, 97], [254, 194, 135], [252, 253, 191]];
 
-  const state = { sample: 0, step: 0, head: "mean", frame: 0, playing: false, cross: [], encoder: [] };
+  const METHOD_NAMES = { gradient_x_input: "gradient × input", integrated_gradients: "integrated gradients",
+    rollout: "rollout" };
+  const PART_NAMES = { body: "body", face: "face", left_hand: "left hand", right_hand: "right hand" };
+
+  // attribution: per method, the chosen token's values over the frames; parts: its part shares (null: none).
+  const state = { sample: 0, step: 0, head: "mean", frame: 0, playing: false, cross: [], encoder: [],
+    attribution: {}, parts: {} };
 
   function magma(t) {
     const x = Math.min(Math.max(t, 0), 1) * (MAGMA.length - 1), i = Math.min(Math.floor(x), MAGMA.length - 2);
@@ -32,6 +38,7 @@
     return rows[0].map((_, t) => rows.reduce((sum, row) => sum + row[t], 0) * scale / rows.length);
   }
   const encoderValues = (s, frame) => s.encoder[frame].map((q) => q * s.encoder_scale[frame] / 1000);
+  const attributionValues = (a, step) => a.frames[step].map((q) => q * a.scale[step] / 1000);
   const argmax = (xs) => xs.reduce((best, x, i) => (x > xs[best] ? i : best), 0);
   // s.spans: per reference token, [start, end, gloss] of its sign or null (a word without one).
   const spanAt = (s, frame) => s.spans.findIndex((span) => span && frame >= span[0] && frame < span[1]);
@@ -173,7 +180,12 @@
   function stepInfo() {
     const s = sample(), k = state.step, token = s.tokens[k], peak = argmax(state.cross);
     const ok = token === s.target[k], span = s.spans[k];
-    const inside = span && ok ? (peak >= span[0] && peak < span[1] ? " (inside its sign)" : " (outside its sign)") : "";
+    const where = (t) => (span && ok ? ` (${t >= span[0] && t < span[1] ? "inside" : "outside"} its sign)` : "");
+    const inside = where(peak);
+    const relevant = DATA.methods.map((m) => {
+      const top = argmax(state.attribution[m]);
+      return `${METHOD_NAMES[m]} ${top}${where(top)}`;
+    }).join("; ");
     const fed = ["&lt;bos&gt;", ...s.tokens.slice(0, k).map(esc)];
     const self = s.self[k].map((q, i) => `${fed[i]} ${Math.round(q / 10)}%`).join(", ");
     const share = s.share[k], encPeak = argmax(state.encoder);
@@ -183,6 +195,7 @@
         ${unscored(s) ? "" : `reference here: ${esc(s.target[k] ?? "–")} <span class="${ok ? "ok" : "bad"}">${ok ? "&#10003;" : "&#10007;"}</span>`}</div>
       <table>
         <tr><td>most attended frame</td><td>${peak} (video frame ${s.frames[peak]})${inside}, ${head}</td></tr>
+        <tr><td>most relevant frame</td><td>${relevant}</td></tr>
         <tr><td>self vs cross share</td><td><div class="sharebar" title="||self|| / (||self|| + ||cross||) of the newest position">
           <div class="self" style="width:${pct(share)}"></div><div class="cross" style="width:${pct(1 - share)}"></div></div>
           self ${pct(share)} &middot; cross ${pct(1 - share)}</td></tr>
@@ -191,6 +204,15 @@
       </table>`;
     $("cross-label").textContent = `cross-attn: ${token}`;
     $("encoder-label").textContent = `encoder, frame ${state.frame}`;
+  }
+
+  function drawParts() {  // per gradient method, one bar per body part: its share of the token's attribution
+    $("parts").innerHTML = DATA.methods.filter((m) => state.parts[m]).map((m) => `
+      <div class="parts-group" data-method="${m}"><div class="title">${METHOD_NAMES[m]}</div>
+      ${DATA.parts.map((part, p) => `<div class="part" data-part="${part}" data-value="${state.parts[m][p]}">
+        <span class="name">${PART_NAMES[part]}</span><span class="track"><span class="fill"
+        style="width:${pct(state.parts[m][p])};background:${COLOURS[part]}"></span></span>
+        <span class="pct">${pct(state.parts[m][p])}</span></div>`).join("")}</div>`).join("");
   }
 
   function esc(text) {
@@ -207,7 +229,13 @@
     const s = sample(), masked = new Set(s.masked);
     state.cross = crossValues(s, state.step, state.head);
     state.encoder = encoderValues(s, state.frame);
+    for (const m of DATA.methods) {
+      state.attribution[m] = attributionValues(s.attribution[m], state.step);
+      state.parts[m] = s.attribution[m].parts && s.attribution[m].parts[state.step];
+    }
     drawStrip($("cross-strip"), state.cross, masked);
+    DATA.methods.forEach((m) => drawStrip($(`attr-${m}`), state.attribution[m], masked));
+    drawParts();
     drawStrip($("encoder-strip"), state.encoder, masked);
     drawSpans($("spans-strip"), s);
     drawOverview($("overview"), s);
@@ -275,6 +303,8 @@
       (DATA.samples.every(unscored) ? `${DATA.samples.length} clips without a reference` :
         `${DATA.split} split: ${DATA.samples.length} samples, ${correct} translated exactly`) + `; greedy decoding recorded in ${DATA.mode} mode; ` +
       `${DATA.sample_rate === 1 ? "every frame" : `1 frame in ${DATA.sample_rate}`} shown, as the model saw them.`;
+    $("attribution-strips").innerHTML = DATA.methods.map((m) => `<div class="strip">
+      <span class="label">${METHOD_NAMES[m]}</span><canvas id="attr-${m}" data-h="30"></canvas></div>`).join("");
     $("head").innerHTML = `<option value="mean">averaged</option>` +
       Array.from({ length: DATA.heads }, (_, h) => `<option value="${h}">head ${h + 1}</option>`).join("");
     fillList();
@@ -285,14 +315,16 @@
     $("head").addEventListener("change", (e) => setHead(e.target.value));
     $("scrubber").addEventListener("input", (e) => setFrame(Number(e.target.value)));
     $("play").addEventListener("click", () => (state.playing ? pause() : play()));
-    for (const id of ["spans-strip", "cross-strip", "encoder-strip"]) {
+    for (const id of ["spans-strip", "cross-strip", "encoder-strip", ...DATA.methods.map((m) => `attr-${m}`)]) {
       const canvas = $(id);
       const move = (e) => { if (e.buttons === 1 || e.type === "mousedown") setFrame(frameFromEvent(canvas, e)); };
       canvas.addEventListener("mousedown", move);
       canvas.addEventListener("mousemove", move);
       canvas.addEventListener("mousemove", (e) => {  // name what is under the pointer
         const s = sample(), t = Math.min(frameFromEvent(canvas, e), s.frames.length - 1), span = spanAt(s, t);
-        const value = id === "cross-strip" ? state.cross[t] : id === "encoder-strip" ? state.encoder[t] : null;
+        const method = id.startsWith("attr-") ? id.slice(5) : null;
+        const value = id === "cross-strip" ? state.cross[t] : id === "encoder-strip" ? state.encoder[t]
+          : method ? state.attribution[method][t] : null;
         canvas.title = `frame ${t}` + (span >= 0 ? `, ${s.spans[span][2]}` : "") + (value === null ? "" : `: ${value.toFixed(4)}`);
       });
     }
