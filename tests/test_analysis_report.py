@@ -14,7 +14,7 @@ from slt_jax.layout import LANDMARK_GROUPS, N_LANDMARKS
 FIGURES = {"fig2a_cross_attention_sample.png", "fig2b_self_minus_cross_sample.png", "fig3a_cross_attention_1-5.png",
            "fig3b_cross_attention_6-10.png", "fig4_self_minus_cross_by_length.png", "fig5_encoder_self_attention.png",
            "fig6_attention_examples.png", "clean_cross_attention_heads_sample.png", "clean_self_share_by_length.png",
-           "alignment.png", "deletion.png"}
+           "alignment.png", "deletion.png", "attribution.png"}
 
 
 @pytest.fixture(scope="module")

@@ -270,3 +270,44 @@ def deletion_curves(fractions, drop_top_K, drop_random_K, drop_uniform: float, w
     right.legend(fontsize=8)
     fig.suptitle(title)
     return fig
+
+
+def lenses(scores: dict, title: str) -> Figure:
+    """Attention beside attribution (analysis.json's `attribution`): where each lens puts a
+    gloss's relevance against the chance levels, which body parts the gradients credit, and how
+    much a gloss needs the frames each lens ranks highest."""
+    names = list(scores["lenses"])
+    fig = Figure(figsize=(14, 3.8), layout="constrained")
+    signs, parts, deletion = fig.subplots(1, 3)
+    x = np.arange(len(names))
+    value = lambda lens, key: np.nan if scores["lenses"][lens][key] is None else scores["lenses"][lens][key]
+    signs.bar(x - 0.2, [value(n, "own_sign") for n in names], 0.4, label="own sign")
+    signs.bar(x + 0.2, [value(n, "other_sign") for n in names], 0.4, label="an equally long other sign")
+    chance = scores["chance"]
+    for key, style, label in (("own_sign_uniform_over_frames", ":", "uniform over all frames"),
+                              ("own_sign_uniform_over_signing_frames", "--", "uniform over signing frames")):
+        if chance[key] is not None:
+            signs.axhline(chance[key], color="grey", ls=style, label=label)
+    signs.set_xticks(x, [n.replace("_", "\n") for n in names], fontsize=8)
+    signs.set_ylabel("share of a gloss's relevance")
+    signs.legend(fontsize=7)
+    credited = [n for n in names if scores["lenses"][n]["parts"]]
+    bottom = np.zeros(len(credited))
+    for part in ("body", "face", "left_hand", "right_hand"):
+        share = np.array([scores["lenses"][n]["parts"][part] for n in credited])
+        parts.bar(np.arange(len(credited)), share, 0.6, bottom=bottom, label=part.replace("_", " "))
+        bottom += share
+    parts.set_xticks(np.arange(len(credited)), [n.replace("_", "\n") for n in credited], fontsize=8)
+    parts.set_ylabel("share of the attribution")
+    parts.legend(fontsize=7)
+    for lens, marker in zip(names, "osd^v"):
+        curve = scores["lenses"][lens]["deletion"]
+        percent = 100 * np.asarray(curve["fractions"])
+        line, = deletion.plot(percent, curve["log_prob_drop_top_deleted"], marker + "-", label=f"{lens}: top deleted")
+        deletion.plot(percent, curve["log_prob_drop_top_kept"], marker + "--", color=line.get_color(),
+                      label=f"{lens}: only top kept")
+    deletion.set_xlabel("frames ranked top (% of the real frames)")
+    deletion.set_ylabel("drop in log p(gloss)")
+    deletion.legend(fontsize=6)
+    fig.suptitle(title)
+    return fig

@@ -180,9 +180,8 @@ def _batch_part(params, batch, frames: int, fractions, tolerance: float, seed: i
                                keep)
         deletion = fa.gloss_deletion(params, batch, reduced["attention_forced"], fractions, seed,
                                      gloss & keep[:, None], frames)
-        own = batch | {"frames": batch["frames"][:, :frames], "frame_mask": batch["frame_mask"][:, :frames]}
-        lenses = compare.batch_scores(params, own, reduced["attention_forced"][..., :frames],
-                                      forced.cross_pattern_BxSxHxT[..., :frames], parts_F, seed)
+        lenses = compare.batch_scores(params, batch, frames, reduced["attention_forced"], forced.cross_pattern_BxSxHxT,
+                                      parts_F, seed)
         rewrites, uniform = rewrites.result(), jax.device_get(uniform.result())
     averaged = {k: v[keep] for k, v in reduced["averaged"].items()}  # as views.per_sample
     k_first = lambda x_KxBx: np.moveaxis(x_KxBx, 0, 1)[keep]
@@ -346,4 +345,6 @@ def _draw(m: dict, main: dict, others: list[dict], results: dict, out: Path, con
         fractions, deletion["log_prob_drop_top"], deletion["log_prob_drop_random"], uniform["log_prob_drop"],
         deletion["wer_top"], deletion["wer_random"], results["wer"], uniform["wer"],
         f"Deleting frames (gap top - random: {results['deletion_gap']:+.3f} nats)"), out / "deletion.png"))
+    written.append(_save(figures.lenses(results["attribution"], "Attention beside attribution (references fed)"),
+                         out / "attribution.png"))
     return written
