@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: `slt-jax reproduce` makes the synthetic GSL-like corpus
-# (preset `small`), trains the paper's four configs with several seeds each (one vmapped program
-# per config), evaluates, analyses the attention and writes ${OUT:-out}/index.html.
+# (preset `small`), trains the paper's four configs and gloss16 on normalised features with several
+# seeds each (one vmapped program per config), evaluates, analyses the attention and writes
+# ${OUT:-out}/index.html, rewritten after every config.
 # Creates or reuses .venv. Run it again to reuse finished steps. Extra arguments go to
 # `slt-jax reproduce` (see `slt-jax reproduce --help`).
 set -euo pipefail

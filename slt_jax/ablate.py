@@ -26,8 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
-from slt_jax.cli_args import (SCORED_SPLITS, add_data, add_epochs, add_overrides, add_quiet, add_seeds,
-                              add_split, add_workdir, examples)
+from slt_jax.cli_args import (SCORED_SPLITS, add_data, add_epochs, add_overrides, add_quiet, add_recipe, add_seeds,
+                              add_split, add_workdir, epoch_cap, examples)
 from slt_jax.config import PRESETS, Config, DataConfig
 from slt_jax.layout import write_text
 
@@ -179,20 +179,22 @@ def add_commands(subparsers) -> None:
     p.add_argument("--base", default="gloss16", choices=sorted(PRESETS), help="base preset (default: %(default)s)")
     p.add_argument("--variants", default="raw,body,body+hands,body+hands+velocity",
                    help="comma-separated variants (default: %(default)s)")
-    add_seeds(p, default=3, per="variant")
+    add_seeds(p, per="variant")
     add_workdir(p, help="where the runs and the table go")
     add_split(p, "score", SCORED_SPLITS)
     add_epochs(p)
+    add_recipe(p)
     add_overrides(p, help="override a field of the base config; the variant decides the feature fields")
     add_quiet(p)
-    p.set_defaults(run=_ablate)
+    p.set_defaults(run=_ablate, resolve_configs=lambda args: [variant_config(_base(args), v) for v in args.variants.split(",")])
+
+
+def _base(args) -> Config:
+    from slt_jax.config import get_config
+
+    return get_config(args.base, [*args.overrides, *epoch_cap(args.epochs)], args.recipe)
 
 
 def _ablate(args) -> None:
-    from slt_jax.config import get_config
-
-    base = get_config(args.base, args.overrides)
-    if args.epochs is not None:
-        base = base.replace(train=dataclasses.replace(base.train, max_epochs=args.epochs))
-    ablate(base, args.variants.split(","), args.data, args.workdir, args.seeds, args.split, progress=not args.quiet)
+    ablate(_base(args), args.variants.split(","), args.data, args.workdir, args.seeds, args.split, progress=not args.quiet)
     print((Path(args.workdir) / "ablation.md").read_text(encoding="utf-8"))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
-from slt_jax.cli_args import (SCORED_SPLITS, add_configs, add_data, add_decoding, add_epochs, add_overrides,
-                              add_quiet, add_recipe, add_seed, add_seeds, add_split, add_workdir, examples)
-from slt_jax.config import PRESETS, REPRODUCE_RECIPE
+from slt_jax.cli_args import (MAIN_JOB_CONFIGS, SCORED_SPLITS, add_configs, add_data, add_decoding, add_epochs,
+                              add_overrides, add_quiet, add_recipe, add_seed, add_seeds, add_split, add_workdir,
+                              epoch_cap, examples)
+from slt_jax.config import PRESETS
 
 
 def add_commands(subparsers) -> None:
@@ -16,7 +16,8 @@ def add_commands(subparsers) -> None:
         description="Train a SignAttention Transformer. Resumes from the workdir's latest "
         "checkpoint when run again with the same settings.",
         **examples("slt-jax train --data corpus/ --config gloss16 --workdir runs/gloss16",
-                   "slt-jax train --data corpus/ --config gloss16 --workdir runs/norm --recipe converge "
+                   "slt-jax train --data corpus/ --config gloss16 --workdir runs/authors --recipe authors",
+                   "slt-jax train --data corpus/ --config gloss16 --workdir runs/norm "
                    "--set data.body_norm=sequence --set data.hand_norm=true"))
     add_data(p, help="corpus folder (annotations.csv, metadata.json, poses/)")
     p.add_argument("--config", default="gloss16", choices=sorted(PRESETS),
@@ -38,7 +39,7 @@ def add_commands(subparsers) -> None:
     g.add_argument("--distributed", action="store_true",
                    help="join JAX's distributed runtime even without the three options above: on Cloud TPU, "
                    "Slurm or Open MPI it finds them itself (implied by any of them)")
-    p.set_defaults(run=_train)
+    p.set_defaults(run=_train, resolve_configs=lambda args: [_config(args.config, args)])
 
     p = subparsers.add_parser(
         "evaluate", help="decode a split with a trained run and score it",
@@ -81,41 +82,47 @@ def add_commands(subparsers) -> None:
         **examples("slt-jax sweep --data corpus/ --configs gloss16,gloss32 --seeds 3 --workdir runs/"))
     add_data(p)
     add_configs(p)
-    add_seeds(p, default=4)
+    add_seeds(p)
     add_workdir(p, help="where the runs and the table go")
     add_split(p, "score", SCORED_SPLITS)
     add_epochs(p)
     add_recipe(p)
     add_overrides(p, help="override a field of every config")
     add_quiet(p)
-    p.set_defaults(run=_sweep)
+    p.set_defaults(run=_sweep, resolve_configs=lambda args: [_config(name, args) for name in args.configs.split(",")])
 
     p = subparsers.add_parser(
         "reproduce", help="the paper end to end: corpus, seed sweep, analyses, one HTML report",
         description="Make the embedded synthetic corpus (or use yours), train every config's seeds "
         "as one vmapped program each, evaluate, analyse every seed's attention, check the paper's "
-        "six conclusions, and write OUT/index.html and OUT/report.md. Run it again to reuse "
-        "finished steps.",
+        "six conclusions, and write OUT/index.html and OUT/report.md, rewritten after every config "
+        "(a banner names those still training). Run it again to reuse finished steps.",
         **examples("slt-jax reproduce --out out", "slt-jax reproduce --out smoke --corpus tiny --configs tiny --epochs 1"))
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--corpus", default="small",
                    help="synthetic preset tiny|small|novel|gsl, or a corpus folder (default: %(default)s)")
     add_seeds(p, default=2)
-    add_configs(p)
-    add_epochs(p, help="cap on training epochs (default: none, every run trains until early stopping)")
+    add_configs(p, MAIN_JOB_CONFIGS, "presets, a -normalised suffix for normalised features")
+    add_epochs(p)
     add_seed(p, help="seed of the corpus and first model (default: %(default)s)")
-    add_recipe(p, default=REPRODUCE_RECIPE)
+    add_recipe(p)
     add_quiet(p)
-    p.set_defaults(run=_reproduce)
+    p.set_defaults(run=_reproduce, resolve_configs=_main_job_configs)
 
 
 def _config(name: str, args):
+    """A train or sweep config: the preset, its recipe, `--set`, then `--seed` and `--epochs`."""
     from slt_jax.config import get_config
 
-    config = get_config(name, args.overrides, args.recipe)
-    seed = getattr(args, "seed", None)
-    train_overrides = {k: v for k, v in (("max_epochs", args.epochs), ("seed", seed)) if v is not None}
-    return config.replace(train=dataclasses.replace(config.train, **train_overrides))
+    seed = getattr(args, "seed", None)  # sweep numbers its seeds from the preset's
+    seed = [] if seed is None else [f"train.seed={seed}"]
+    return get_config(name, [*args.overrides, *seed, *epoch_cap(args.epochs)], args.recipe)
+
+
+def _main_job_configs(args):
+    from slt_jax.reproduce import main_job_configs
+
+    return main_job_configs(args.configs.split(","), args.recipe, args.seed, args.epochs)
 
 
 def _join_processes(args) -> None:
@@ -131,7 +138,7 @@ def _train(args) -> None:
     _join_processes(args)
     from slt_jax.train import train
 
-    config = _config(args.config, args)
+    (config,) = args.resolve_configs(args)
     result = train(config, args.data, args.workdir, progress=not args.quiet)
     print(json.dumps(result, indent=2))
 
@@ -159,15 +166,14 @@ def _sweep(args) -> None:
 
     from slt_jax.sweep import sweep
 
-    configs = [_config(name, args) for name in args.configs.split(",")]
-    sweep(configs, args.data, args.workdir, args.seeds, args.split, progress=not args.quiet)
+    sweep(args.resolve_configs(args), args.data, args.workdir, args.seeds, args.split, progress=not args.quiet)
     print((Path(args.workdir) / "table1.md").read_text(encoding="utf-8"))
 
 
 def _reproduce(args) -> None:
     from slt_jax.reproduce import reproduce, render_markdown
 
-    summary = reproduce(args.out, args.corpus, args.seeds, args.configs.split(","), args.epochs or None, args.seed,
+    summary = reproduce(args.out, args.corpus, args.seeds, args.configs.split(","), args.epochs, args.seed,
                         args.recipe, progress=not args.quiet)
     print(render_markdown(summary))
     print(f"report: {args.out}/index.html")

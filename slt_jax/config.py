@@ -171,10 +171,11 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
-# The main job's (`slt-jax reproduce`) recipe: "converge" is the one measured to bring the authors'
-# preset to the paper's accuracy on the default corpus (docs/recipes.md). The study keeps "fast",
-# the recipe its documented results were measured with.
-REPRODUCE_RECIPE = "converge"
+# Every training command's recipe unless `--recipe` says otherwise (with the default `philox`
+# masks): "converge" is the one measured to bring the authors' preset to the paper's accuracy on
+# the default corpus (docs/recipes.md). The study keeps "fast" (and hash masks, slt_jax.study),
+# what its documented results were measured with.
+DEFAULT_RECIPE = "converge"
 STUDY_RECIPE = "fast"
 
 
@@ -204,17 +205,29 @@ def _parse_value(text: str, current: Any) -> Any:
     return type(current)(text)
 
 
+# Named changes to a preset, chosen by a suffix of the config's name (`gloss16-normalised`).
+VARIANTS: dict[str, tuple[str, ...]] = {
+    # The features docs/findings.md found to put attention on the signs.
+    "normalised": ("data.body_norm=sequence", "data.hand_norm=true"),
+}
+
+
 def get_config(name: str, overrides: list[str] = (), recipe: str | None = None) -> Config:
     """Returns a preset, trained with `recipe` if given, with `section.field=value` overrides applied.
 
     Args:
-      name: a key of PRESETS.
+      name: a key of PRESETS, or "<preset>-<variant>" with a key of VARIANTS (its overrides come
+        before `overrides`; the config keeps the whole name).
       overrides: e.g. ["model.d_model=32", "train.patience=5", "data.groups=body,left_hand"].
       recipe: a key of RECIPES; None keeps the preset's own training fields.
     """
-    if name not in PRESETS:
-        raise ValueError(f"unknown config {name!r}; choose from {', '.join(PRESETS)}")
-    config = PRESETS[name] if recipe is None else with_recipe(PRESETS[name], recipe)
+    preset, _, variant = name.partition("-")
+    if preset not in PRESETS or variant not in ("", *VARIANTS):
+        raise ValueError(f"unknown config {name!r}; choose from {', '.join(PRESETS)}, "
+                         f"each optionally with a suffix -{', -'.join(VARIANTS)}")
+    config = PRESETS[preset] if recipe is None else with_recipe(PRESETS[preset], recipe)
+    config = config.replace(name=name)
+    overrides = [*VARIANTS.get(variant, ()), *overrides]
     for item in overrides:
         key, sep, text = item.partition("=")
         section, _, field = key.partition(".")

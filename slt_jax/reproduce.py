@@ -2,11 +2,15 @@
 
 Steps, each reused when a previous run finished it:
   1. the corpus: a synthetic preset made with `slt-jax synth`, or a folder in the converted layout;
-  2. the sweep: every config's seeds trained as one vmapped program, then Table 1;
-  3. the analyses (`slt-jax analyze`) of every seed on the test split;
-  4. the six conclusions of the paper (§6) as measured checks: mean, 95% intervals over seeds and
+  2. per config, in order: its seeds trained as one vmapped program and evaluated, then analysed
+     (`slt-jax analyze`) on the test split;
+  3. the six conclusions of the paper (§6) as measured checks: mean, 95% intervals over seeds and
      over test samples, and a verdict (holds, fails or inconclusive) read off the interval;
-  5. `index.html` and `report.md`, with the median seed's figures per config.
+  4. `index.html` and `report.md`, with the median seed's figures per config, written after every
+     config (a banner names the configs still training), so the first results come in minutes.
+
+Besides the paper's four configs the main job trains gloss16 on normalised features
+(`gloss16-normalised`, config.VARIANTS), the project's own finding; no check reads it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -26,17 +29,16 @@ from typing import Callable
 import numpy as np
 
 from slt_jax.analysis import intervals as iv
-from slt_jax.config import REPRODUCE_RECIPE, get_config, recipe_name
+from slt_jax.cli_args import MAIN_JOB_CONFIGS, epoch_cap
+from slt_jax.config import DEFAULT_RECIPE, VARIANTS, Config, get_config, recipe_name
+from slt_jax.features import PARTS
 from slt_jax.layout import write_json, write_text
 from slt_jax.study import load_study, study_tables
-from slt_jax.sweep import mean_std, seed_dirs, sweep
+from slt_jax.sweep import mean_std, seed_dirs, sweep_config, table1
 from slt_jax.train import cached_results, lower_is_better
 
-CONFIGS = ("gloss16", "gloss32", "gloss64", "text16")
-# Dropout masks from a keyed hash, what every documented main-job figure was measured with (chosen
-# when the masks of a vetted generator cost twice as much on CPU; the default `philox` masks now
-# cost about the same, docs/benchmarks.md).
-OVERRIDES = ("model.dropout_rng=hash",)
+CONFIGS = ("gloss16", "gloss32", "gloss64", "text16")  # the paper's
+MAIN_JOB = tuple(MAIN_JOB_CONFIGS.split(","))
 SYNTHETIC_PRESETS = ("tiny", "small", "novel", "gsl")
 
 
@@ -136,11 +138,15 @@ def check_claims(analyses: dict[str, list[dict]]) -> list[dict]:
     return checks
 
 
-def run_config(name: str, recipe: str | None, seed: int, epochs: int | None = None, overrides=()):
-    """A preset as the main job trains it (its recipe, OVERRIDES, first seed, epoch cap), with
-    `overrides` on top (the study's cells)."""
-    cap = [f"train.max_epochs={epochs}"] if epochs else []
-    return get_config(name, [*OVERRIDES, f"train.seed={seed}", *overrides, *cap], recipe)
+def run_config(name: str, recipe: str | None, seed: int, epochs: int | None = None, overrides=()) -> Config:
+    """A config as the main job trains it (its recipe, first seed, epoch cap as `--epochs` means
+    it), with `overrides` on top (the study's cells)."""
+    return get_config(name, [f"train.seed={seed}", *overrides, *epoch_cap(epochs)], recipe)
+
+
+def main_job_configs(names, recipe: str | None = DEFAULT_RECIPE, seed: int = 0, epochs: int | None = None) -> list[Config]:
+    """The configs `reproduce` trains, in order."""
+    return [run_config(name, recipe, seed, epochs) for name in names]
 
 
 def ensure_corpus(corpus: str, out: Path, seed: int, progress: bool) -> Path:
@@ -187,11 +193,10 @@ def undertrained_note(status: dict[str, list[dict]], cap: int | None) -> str | N
             f"`slt-jax reproduce --epochs 0` trains to early stopping (docs/reproduce.md).")
 
 
-def _accumulated(previous_summary: Path, timings: dict[str, float]) -> dict[str, float]:
-    """Seconds per step over every reproduce run into this folder: a rerun reuses finished
+def _previous_timings(previous_summary: Path) -> dict[str, float]:
+    """Seconds per step of the earlier reproduce runs into this folder: a rerun reuses finished
     steps, so its own timings alone would hide what the work cost."""
-    before = json.loads(previous_summary.read_text()).get("timings_all_runs", {}) if previous_summary.exists() else {}
-    return {step: before.get(step, 0.0) + seconds for step, seconds in timings.items()}
+    return json.loads(previous_summary.read_text()).get("timings_all_runs", {}) if previous_summary.exists() else {}
 
 
 def _timing_lines(summary: dict) -> list[str]:
@@ -225,50 +230,55 @@ def median_seed(scores: list[dict]) -> int:
     return int(order[(len(order) - 1) // 2])
 
 
-def reproduce(out, corpus: str = "small", seeds: int = 2, configs=CONFIGS, epochs: int | None = None,
-              seed: int = 0, recipe: str = REPRODUCE_RECIPE, progress: bool = True) -> dict:
-    """Runs the whole reproduction into `out` and returns what the report shows.
+def reproduce(out, corpus: str = "small", seeds: int = 2, configs=MAIN_JOB, epochs: int | None = None,
+              seed: int = 0, recipe: str = DEFAULT_RECIPE, progress: bool = True) -> dict:
+    """Runs the whole reproduction into `out`, rewriting the report after every config, and
+    returns what the final report shows.
 
     Args:
       out: output folder (index.html, report.md, table1.*, runs/, analysis/, corpus_<preset>/).
       corpus: a synthetic preset (tiny, small, gsl) or a corpus folder.
       seeds: seeds per config, trained together with vmap.
-      configs: preset names.
-      epochs: cap on training epochs (default: the presets' early stopping alone).
+      configs: config names (config.get_config), in the order they train.
+      epochs: cap on training epochs; 0 or None: early stopping alone.
       seed: seed of the corpus and of the first training seed.
       recipe: the training recipe (config.RECIPES).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    timings = {}
+    timings, before = {}, _previous_timings(out / "summary.json")
 
     def timed(name, fn, *args, **kwargs):
         start = time.perf_counter()
         result = fn(*args, **kwargs)
-        timings[name] = time.perf_counter() - start
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
         return result
 
     corpus_dir = timed("corpus", ensure_corpus, corpus, out, seed, progress)
-    config_list = [run_config(name, recipe, seed, epochs) for name in configs]
-    scores = timed("train + evaluate", sweep, config_list, corpus_dir, out / "runs", seeds, "test", progress)
-    for name in ("table1.md", "table1.csv"):
-        shutil.copyfile(out / "runs" / name, out / name)
-    analyses = timed("analyze", _analyze_all, config_list, out / "runs", out, seeds, progress)
-    training = training_status(config_list, out / "runs", seeds, epochs)
-    summary = {
-        "corpus": str(corpus_dir), "seeds": seeds, "configs": list(configs), "epochs": epochs,
-        "recipe": describe_recipe(config_list[0].train),
-        "table1": (out / "table1.md").read_text(encoding="utf-8"),
-        "scores": scores, "claims": check_claims(analyses),
-        "median_seed": {name: median_seed(s) for name, s in scores.items()},
-        "analyses": analyses, "training": training, "undertrained": undertrained_note(training, epochs),
-        "study": load_study(out / "study"),
-        "timings": timings, "timings_all_runs": _accumulated(out / "summary.json", timings),
-        "machine": f"{platform.machine()}, {platform.python_version()}",
-    }
-    write_json(out / "summary.json", summary)
-    write_text(out / "report.md", render_markdown(summary))
-    write_text(out / "index.html", render_html(summary, out))
+    config_list = main_job_configs(configs, recipe, seed, epochs)
+    scores, analyses = {}, {}
+    for done, config in enumerate(config_list, start=1):
+        scores[config.name] = timed("train + evaluate", sweep_config, config, corpus_dir, out / "runs", seeds, "test",
+                                    progress)
+        analyses |= timed("analyze", _analyze_all, [config], out / "runs", out, seeds, progress)
+        md, table_csv = table1(scores)
+        write_text(out / "table1.md", md)
+        write_text(out / "table1.csv", table_csv)
+        training = training_status(config_list[:done], out / "runs", seeds, epochs)
+        summary = {
+            "corpus": str(corpus_dir), "seeds": seeds, "configs": list(configs), "epochs": epochs or None,
+            "still_training": [c.name for c in config_list[done:]],
+            "recipe": describe_recipe(config_list[0].train), "table1": md,
+            "scores": scores, "claims": check_claims(analyses),
+            "median_seed": {name: median_seed(s) for name, s in scores.items()},
+            "analyses": analyses, "training": training, "undertrained": undertrained_note(training, epochs),
+            "study": load_study(out / "study"),
+            "timings": dict(timings), "timings_all_runs": {k: before.get(k, 0.0) + v for k, v in timings.items()},
+            "machine": f"{platform.machine()}, {platform.python_version()}",
+        }
+        write_json(out / "summary.json", summary)
+        write_text(out / "report.md", render_markdown(summary))
+        write_text(out / "index.html", render_html(summary, out))
     return summary
 
 
@@ -288,6 +298,75 @@ def alignment_table(analyses: dict[str, list[dict]]) -> list[list[str]]:
             cells.append(iv.format_interval(np.mean(values), iv.seed_interval(values), 3) if values else "–")
         rows.append(cells)
     return rows
+
+
+LENS_COLUMNS = (("own_sign", "own sign"), ("other_sign", "other sign (same length)"),
+                ("alignment_accuracy", "alignment accuracy"), ("agreement_with_attention", "agreement with attention"))
+CHANCE_ROWS = (("chance: uniform over the real frames", "own_sign_uniform_over_frames", "alignment_accuracy_uniform"),
+               ("chance: uniform over the signing frames", "own_sign_uniform_over_signing_frames", None))
+ATTRIBUTION_NOTE = ("Teacher-forced, per reference gloss with a known sign (analysis.compare): each lens ranks the "
+                    "frames (attention: cross-attention, heads averaged; random: the baseline). Own sign: the "
+                    "lens's share inside the gloss's own sign; other sign: inside another sign of the sentence, "
+                    "scaled to the own sign's length (a lens blind to the signs scores the two alike); alignment "
+                    "accuracy: the top frame inside the own sign; agreement: Spearman's correlation with attention; "
+                    "then the share per body part. Interventions, in log p(gloss) lost: deleting the gloss's own "
+                    "sign against another sign as long; knocking out the head with the most own-sign attention "
+                    "against each other head; and how often the decoded gloss follows a donor sample's encoder "
+                    "states patched into its sign's frames. Means over seeds.")
+
+
+def _seed_mean(per_seed: list[dict], key: str) -> str:
+    """The mean over seeds of a dotted key, "–" where no seed has it."""
+    values = [v for v in (_value(a, key) for a in per_seed) if np.isfinite(v)]
+    return f"{np.mean(values):.3f}" if values else "–"
+
+
+def _knockout(attribution: dict) -> dict:
+    """The log p drop when the best head (most own-sign attention) is knocked out, and the other heads' mean."""
+    knockout = attribution["head_knockout"]
+    drops_H = np.array([np.nan if d is None else d for d in knockout["log_prob_drop"]], float)
+    best = knockout["best_head"]
+    if best is None or len(drops_H) < 2:
+        return {}
+    return {"best": drops_H[best], "others": np.nanmean(np.delete(drops_H, best))}
+
+
+def _attributions(analyses: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Per config, its seeds' `attribution` dicts (configs analysed without any left out)."""
+    found = {name: [a["attribution"] for a in per_seed if a.get("attribution")] for name, per_seed in analyses.items()}
+    return {name: per_seed for name, per_seed in found.items() if per_seed}
+
+
+def attribution_table(analyses: dict[str, list[dict]]) -> list[list[str]]:
+    """Rows: per config and lens, its scores on the signs and its body-part shares, then the chance
+    levels of a uniform lens; mean over seeds of each analysis.json's `attribution`."""
+    rows = [["config", "lens", *(title for _, title in LENS_COLUMNS), *PARTS]]
+    for name, per_seed in _attributions(analyses).items():
+        for lens in per_seed[0]["lenses"]:
+            keys = [*(key for key, _ in LENS_COLUMNS), *(f"parts.{part}" for part in PARTS)]
+            rows.append([name, lens, *(_seed_mean(per_seed, f"lenses.{lens}.{key}") for key in keys)])
+        for title, own, accuracy in CHANCE_ROWS:
+            cells = [_seed_mean(per_seed, f"chance.{own}"), "–", _seed_mean(per_seed, f"chance.{accuracy}") if accuracy else "–"]
+            rows.append([name, title, *cells, *["–"] * (len(LENS_COLUMNS) - 3 + len(PARTS))])
+    return rows
+
+
+def intervention_table(analyses: dict[str, list[dict]]) -> list[list[str]]:
+    """Rows: per config, the interventions' effects (sign deletion, head knockout, activation
+    patching), mean over seeds."""
+    rows = [["config", "own sign deleted: drop", "other sign deleted: drop", "best head knocked out: drop",
+             "other heads: drop", "patched: follows donor", "patched: keeps own"]]
+    for name, per_seed in _attributions(analyses).items():
+        knockouts = [_knockout(a) for a in per_seed]
+        rows.append([name, _seed_mean(per_seed, "sign_deletion.own_drop"), _seed_mean(per_seed, "sign_deletion.control_drop"),
+                     _seed_mean(knockouts, "best"), _seed_mean(knockouts, "others"),
+                     _seed_mean(per_seed, "activation_patching.follows_donor"),
+                     _seed_mean(per_seed, "activation_patching.keeps_own")])
+    return rows
+
+
+ATTRIBUTION_TITLE = "Attention and attribution"
+ATTRIBUTION_MISSING = "Not measured: these analyses have no `attribution` (run `slt-jax analyze` again on the runs)."
 
 
 def _markdown_table(rows: list[list[str]]) -> str:
@@ -343,12 +422,39 @@ def _setup_line(summary: dict) -> str:
             f"per config; {summary['recipe']}; epochs cap: {summary['epochs'] or 'none (early stopping)'}.")
 
 
+def still_training_note(summary: dict) -> str | None:
+    """The banner of a report written while configs still train, or None."""
+    pending = summary.get("still_training")
+    if not pending:
+        return None
+    return (f"Still training: {', '.join(pending)}. This report is rewritten after every config; until then the "
+            f"checks that read those configs say \"not measured\".")
+
+
+def variants_note(names) -> str | None:
+    """What each config beyond the paper's presets (`<preset>-<variant>`) changes, or None."""
+    changed = [f"`{name}` is {name.partition('-')[0]} with `{' '.join(VARIANTS[name.partition('-')[2]])}`"
+               for name in names if name.partition("-")[2] in VARIANTS]
+    return ("; ".join(changed) + ": the project's own finding (docs/findings.md), shown beside the paper's configs "
+            "and read by none of its checks.") if changed else None
+
+
+def _attribution_markdown(analyses: dict[str, list[dict]]) -> list[str]:
+    lenses = attribution_table(analyses)
+    if len(lenses) == 1:
+        return [ATTRIBUTION_MISSING + "\n"]
+    return [ATTRIBUTION_NOTE + "\n", _markdown_table(lenses), _markdown_table(intervention_table(analyses))]
+
+
 def render_markdown(summary: dict) -> str:
     warning = [f"> **Under-trained.** {summary['undertrained']}\n"] if summary["undertrained"] else []
-    parts = ["# slt-jax reproduction of SignAttention\n", _setup_line(summary) + "\n", *warning,
-             "## Table 1\n", summary["table1"],
+    banner = [f"> **{note}**\n"] if (note := still_training_note(summary)) else []
+    variants = [note + "\n"] if (note := variants_note(summary["scores"])) else []
+    parts = ["# slt-jax reproduction of SignAttention\n", _setup_line(summary) + "\n", *banner, *warning,
+             "## Table 1\n", summary["table1"], *variants,
              "## The paper's conclusions as checks\n", CHECKS_NOTE + "\n", _markdown_table(_claim_rows(summary["claims"])),
              "## Alignment and faithfulness (mean [95% interval] over seeds)\n", _markdown_table(alignment_table(summary["analyses"])),
+             f"## {ATTRIBUTION_TITLE}\n", *_attribution_markdown(summary["analyses"]),
              f"## {STUDY_TITLE}\n", *_study_markdown(summary.get("study")),
              "## Training\n", "".join(f"- {line}\n" for line in _training_lines(summary["training"])),
              "## Timings\n", "".join(f"- {line}\n" for line in _timing_lines(summary))]
@@ -410,6 +516,13 @@ p.warning { background: #fff4d6; border-left: 4px solid #e0a800; padding: .5em .
 """
 
 
+def _attribution_html(analyses: dict[str, list[dict]]) -> str:
+    lenses = attribution_table(analyses)
+    if len(lenses) == 1:
+        return f"<p>{_code_spans(ATTRIBUTION_MISSING)}</p>"
+    return f"<p>{html.escape(ATTRIBUTION_NOTE)}</p>{_html_table(lenses)}{_html_table(intervention_table(analyses))}"
+
+
 def _code_spans(text: str) -> str:
     """Escaped HTML with markdown `code` spans as <code>."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
@@ -433,19 +546,25 @@ def render_html(summary: dict, out: Path) -> str:
     training = "".join(f"<li>{html.escape(line)}</li>" for line in _training_lines(summary["training"]))
     note = _code_spans(summary["undertrained"] or "")
     warning = f'<p class="warning"><b>Under-trained.</b> {note}</p>' if note else ""
+    banner = f'<p class="warning"><b>{html.escape(note)}</b></p>' if (note := still_training_note(summary)) else ""
+    variants = f"<p>{_code_spans(note)}</p>" if (note := variants_note(summary["scores"])) else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>slt-jax: SignAttention reproduction</title>
 <style>{STYLE}</style></head><body>
 <h1>SignAttention, reproduced with slt-jax</h1>
 <p>{_code_spans(_setup_line(summary))}</p>
+{banner}
 {warning}
 <h2>Table 1: word error rate</h2>
 {_html_table(_table1_rows(summary['table1']))}
+{variants}
 <h2>The paper's conclusions, measured</h2>
 <p>{html.escape(CHECKS_NOTE)}</p>
 {_html_table(_claim_rows(summary['claims']), verdict_col=6)}
 <h2>Alignment and faithfulness (mean [95% interval] over seeds)</h2>
 {_html_table(alignment_table(summary['analyses']))}
+<h2>{ATTRIBUTION_TITLE}</h2>
+{_attribution_html(summary['analyses'])}
 <h2>{STUDY_TITLE}</h2>
 {_study_html(summary.get('study'))}
 <h2>Figures</h2>

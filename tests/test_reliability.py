@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from slt_jax import data
 from slt_jax.cli import main
-from slt_jax.config import EOS, PAD, UNK, get_config, save_config
+from slt_jax.config import DEFAULT_RECIPE, EOS, PAD, UNK, get_config, save_config
 from slt_jax.layout import (SPLITS, LayoutError, Sample, format_spans, load_pose, parse_spans, pose_path,
                             read_annotations, save_pose, write_annotations, write_json)
 from slt_jax.model import Transformer
@@ -236,7 +236,7 @@ def test_checkpoints_of_another_config_are_refused_by_name(corpus, tmp_path, cap
     vocab = data.fit_vocab(corpus, TINY.data)
     workdir = tmp_path / "run"
     workdir.mkdir()
-    save_config(workdir / "config.json", resolve(get_config("tiny", ["train.max_epochs=1"]), vocab))
+    save_config(workdir / "config.json", resolve(get_config("tiny", ["train.max_epochs=1"], DEFAULT_RECIPE), vocab))
     vocab.save(workdir / "vocab.json")
     write_json(workdir / "run.json", {"data": str(corpus)})
     params = init_params(resolve(get_config("tiny", ["model.d_model=8"]), vocab), jax.random.key(0))

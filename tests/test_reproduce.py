@@ -7,9 +7,11 @@ import subprocess
 import numpy as np
 import pytest
 
+from slt_jax import reproduce
 from slt_jax.cli import main
 from slt_jax.config import get_config
-from slt_jax.reproduce import check_claims, median_seed, training_status, undertrained_note
+from slt_jax.reproduce import (attribution_table, check_claims, intervention_table, median_seed, render_markdown,
+                               training_status, undertrained_note)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -71,12 +73,80 @@ def test_median_seed_is_the_middle_wer():
     assert median_seed([{"wer": 0.3}, {"wer": 0.1}]) == 1
 
 
+def main_job(out) -> list[str]:
+    return ["reproduce", "--out", str(out), "--corpus", "tiny", "--configs", "tiny,tiny-normalised", "--seeds", "2",
+            "--epochs", "3", "--quiet"]
+
+
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reproduce")
-    assert main(["reproduce", "--out", str(out), "--corpus", "tiny", "--configs", "tiny", "--seeds", "2",
-                 "--epochs", "3", "--quiet"]) == 0
-    return out
+def started(tmp_path_factory):
+    """The main job on two tiny configs, and its index.html as each config began training."""
+    out, pages = tmp_path_factory.mktemp("reproduce"), {}
+
+    def recording(config, *args, **kwargs):
+        page = out / "index.html"
+        pages[config.name] = page.read_text() if page.exists() else None
+        return sweep_config(config, *args, **kwargs)
+
+    sweep_config = reproduce.sweep_config
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reproduce, "sweep_config", recording)
+        assert main(main_job(out)) == 0
+    return out, pages
+
+
+@pytest.fixture(scope="module")
+def report(started):
+    return started[0]
+
+
+def test_the_report_is_written_after_every_config(started):
+    out, pages = started
+    assert pages["tiny"] is None
+    first = pages["tiny-normalised"]  # the page as the second config started training
+    assert "<td>tiny</td><td>2</td>" in first and "<td>tiny-normalised</td>" not in first
+    assert "Still training: tiny-normalised." in first and "analysis/tiny/seed_0/viewer.html" in first
+    final = (out / "index.html").read_text()
+    assert "Still training" not in final and "<td>tiny-normalised</td><td>2</td>" in final
+    assert "`tiny-normalised` is tiny with `data.body_norm=sequence data.hand_norm=true`" in (out / "report.md").read_text()
+    runs = json.loads((out / "runs" / "tiny-normalised" / "seed_0" / "config.json").read_text())
+    assert runs["data"]["body_norm"] == "sequence" and runs["data"]["hand_norm"] is True
+
+
+def attribution(own: float, best_drop: float) -> dict:
+    """analysis.json's `attribution` (analysis.compare.summarise) with made-up values."""
+    parts = {"body": 0.1, "face": 0.0, "left_hand": 0.4, "right_hand": 0.5}
+    lens = lambda v: {"own_sign": v, "other_sign": v / 2, "alignment_accuracy": v, "agreement_with_attention": 0.5,
+                      "parts": parts}
+    return {"lenses": {"attention": lens(own) | {"agreement_with_attention": None}, "rollout": lens(0.3),
+                       "random": lens(0.1) | {"parts": None}},
+            "chance": {"own_sign_uniform_over_frames": 0.1, "own_sign_uniform_over_signing_frames": 0.2,
+                       "alignment_accuracy_uniform": 0.1},
+            "sign_deletion": {"own_drop": own * 4, "control_drop": 0.5, "n": 10, "n_control": 10},
+            "head_knockout": {"log_prob_drop": [best_drop, 0.1, 0.3, None], "best_head": 0},
+            "activation_patching": {"n": 5, "follows_donor": 0.6, "keeps_own": 0.2, "log_odds_shift": 1.0}}
+
+
+def test_attention_and_attribution_are_shown_per_lens_beside_chance_and_interventions():
+    analyses = {"gloss16": [{"attribution": attribution(0.4, 1.0)}, {"attribution": attribution(0.6, 3.0)}],
+                "gloss64": [{"diagonality": 0.1}]}  # analysed before attribution: left out
+    lenses = attribution_table(analyses)
+    assert lenses[0] == ["config", "lens", "own sign", "other sign (same length)", "alignment accuracy",
+                         "agreement with attention", "body", "face", "left_hand", "right_hand"]
+    assert lenses[1:4] == [["gloss16", "attention", "0.500", "0.250", "0.500", "–", "0.100", "0.000", "0.400", "0.500"],
+                           ["gloss16", "rollout", "0.300", "0.150", "0.300", "0.500", "0.100", "0.000", "0.400", "0.500"],
+                           ["gloss16", "random", "0.100", "0.050", "0.100", "0.500", "–", "–", "–", "–"]]
+    assert lenses[4][1:5] == ["chance: uniform over the real frames", "0.100", "–", "0.100"]
+    assert lenses[5][1:5] == ["chance: uniform over the signing frames", "0.200", "–", "–"] and len(lenses) == 6
+    # Seeds' best heads lose 1 and 3 nats, the other heads 0.1 and 0.3 (a head without a value skipped).
+    assert intervention_table(analyses)[1] == ["gloss16", "2.000", "0.500", "2.000", "0.200", "0.600", "0.200"]
+    summary = {"corpus": "c", "seeds": 2, "recipe": "r", "epochs": None, "undertrained": None, "table1": "",
+               "scores": {}, "claims": [], "analyses": analyses, "training": {}, "study": None,
+               "timings": {}, "timings_all_runs": {}}
+    markdown = render_markdown(summary)
+    assert "## Attention and attribution\n" in markdown and "| gloss16 | attention | 0.500 | 0.250 |" in markdown
+    assert "| gloss16 | 2.000 | 0.500 | 2.000 | 0.200 | 0.600 | 0.200 |" in markdown
+    assert "Not measured" in render_markdown(summary | {"analyses": {"gloss64": [{}]}})
 
 
 def test_reproduce_writes_table_report_and_figures(report):
@@ -113,7 +183,7 @@ def test_the_report_says_when_the_epoch_cap_ended_training(report):
     summary = json.loads((report / "summary.json").read_text())
     for status in summary["training"]["tiny"]:
         assert status["epochs"] == 3 and status["capped"] and 1 <= status["best_epoch"] <= 3
-    assert summary["undertrained"].startswith("2 of 2 runs stopped at the 3-epoch cap")
+    assert summary["undertrained"].startswith("4 of 4 runs stopped at the 3-epoch cap")
     assert "Under-trained" in (report / "index.html").read_text() and "Under-trained" in (report / "report.md").read_text()
 
 
@@ -138,8 +208,7 @@ def test_no_warning_when_early_stopping_ended_every_run():
 
 def test_a_second_run_reuses_finished_steps(report):
     before = (report / "analysis" / "tiny" / "seed_0" / "analysis.json").stat().st_mtime
-    assert main(["reproduce", "--out", str(report), "--corpus", "tiny", "--configs", "tiny", "--seeds", "2",
-                 "--epochs", "3", "--quiet"]) == 0
+    assert main(main_job(report)) == 0
     assert (report / "analysis" / "tiny" / "seed_0" / "analysis.json").stat().st_mtime == before
     summary = json.loads((report / "summary.json").read_text())
     assert summary["timings"]["analyze"] < 30
@@ -153,14 +222,15 @@ def test_the_page_renders_with_its_figures_in_chromium(report, tmp_path):
     shot = tmp_path / "page.png"
     subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,3000",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,5000",
                     f"--screenshot={shot}", (report / "index.html").as_uri()],
                    check=True, capture_output=True, timeout=120)
     pixels = np.asarray(Image.open(shot).convert("RGB"), float)
-    assert pixels.shape[:2] == (3000, 1280)
-    # Tables at the top, images lower down: a loaded heatmap colours the lower half of the page.
+    assert pixels.shape[:2] == (5000, 1280)
+    # Tables at the top (two configs' take about 2,800 pixels), images lower down: a loaded
+    # heatmap colours the bottom of the page, and nothing above the tables' end.
     colourful = np.ptp(pixels, axis=2) > 60
-    assert colourful[1500:].mean() > 0.02
+    assert colourful[3000:].mean() > 0.02 and colourful[:2500].mean() < 0.01
 
 
 def test_the_report_shows_the_study_once_it_has_run(report):

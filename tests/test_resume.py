@@ -22,7 +22,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from slt_jax.cli import main
-from slt_jax.config import get_config
+from slt_jax.config import DEFAULT_RECIPE, get_config
 from slt_jax.layout import load_pose, save_pose
 from slt_jax.sweep import seed_dirs
 from slt_jax.train import fit, load_run
@@ -144,7 +144,7 @@ def test_train_killed_at_the_worst_moment_resumes_to_the_same_run(corpus, straig
 
 
 def test_sweep_killed_mid_run_resumes_to_the_same_seeds(corpus, tmp_path):
-    seeds, config = 2, get_config("tiny", [f"train.max_epochs={EPOCHS}"])
+    seeds, config = 2, get_config("tiny", [f"train.max_epochs={EPOCHS}"], DEFAULT_RECIPE)  # as the CLI
     fit(config, corpus, tmp_path / "straight" / "tiny", seed_dirs(tmp_path / "straight", "tiny", seeds), progress=False)
     sweep = tmp_path / "sweep"
     args = ["sweep", "--data", str(corpus), "--configs", "tiny", "--seeds", str(seeds), "--epochs", str(EPOCHS),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from slt_jax.cli import main
-from slt_jax.config import get_config
+from slt_jax.config import DEFAULT_RECIPE, get_config
 from slt_jax.sweep import seed_dirs, table1
 from slt_jax.train import load_run, train
 
@@ -16,7 +16,7 @@ from slt_jax.train import load_run, train
 def test_vmapped_seeds_match_separate_runs_and_make_table1(corpus_dir, tmp_path):
     assert main(["sweep", "--data", str(corpus_dir), "--configs", "tiny", "--seeds", "2", "--epochs", "3",
                  "--workdir", str(tmp_path / "sweep"), "--quiet"]) == 0
-    single = train(get_config("tiny", ["train.max_epochs=3"]), corpus_dir, tmp_path / "single", progress=False)
+    single = train(get_config("tiny", ["train.max_epochs=3"], DEFAULT_RECIPE), corpus_dir, tmp_path / "single", progress=False)
 
     seed0, seed1 = (load_run(d) for d in seed_dirs(tmp_path / "sweep", "tiny", 2))
     assert (seed0.config.train.seed, seed1.config.train.seed) == (0, 1)
