@@ -1,5 +1,6 @@
 """notebooks/walkthrough.ipynb runs top to bottom on a tiny run and shows the figures it promises."""
 
+import ast
 import json
 from pathlib import Path
 
@@ -46,6 +47,13 @@ def test_the_figures_are_drawn_as_images(executed):
     assert _pngs(_outputs(notebook, 'sample["fig2b_self_minus_cross_sample"]')) == 1
     assert _pngs(_outputs(notebook, "display(*averages.values())")) == 5  # Figures 3a, 3b, 4, 5, self share
     assert _pngs(_outputs(notebook, "deletion.png")) == 1
+    assert _pngs(_outputs(notebook, "figures.lenses(")) == 1
+
+
+def test_the_body_parts_shown_add_up_to_one(executed):
+    notebook, _ = executed
+    shown = ast.literal_eval(_outputs(notebook, "attribution.attribute(")[0]["data"]["text/plain"])
+    assert set(shown) == {"body", "face", "left_hand", "right_hand"} and abs(sum(shown.values()) - 1) < 0.01
 
 
 def test_the_split_numbers_are_those_analysis_json_holds(executed):
