@@ -108,9 +108,9 @@ def batch_scores(params, batch, frames: int, attention_BxLxT, cross_BxLxHxT, par
     Args:
       params: model parameters.
       batch: a batch of `slt_jax.data` with `gloss_spans` and `sample_mask`, its frames possibly
-        padded past the real ones (`record.pad_frames`: one shape, one compilation per split).
-      frames: the batch's own length; the real frames lie among the first `frames`, where
-        every intervention runs.
+        padded past the real ones (`record.pad_frames`).
+      frames: the batch's own length: the real frames lie among the first `frames`, where every
+        lens and intervention runs.
       attention_BxLxT: the teacher-forced, head-averaged cross-attention (a causal record's).
       cross_BxLxHxT: the same per head.
       parts_F: each feature's body part (`slt_jax.features.feature_parts`).
@@ -124,16 +124,17 @@ def batch_scores(params, batch, frames: int, attention_BxLxT, cross_BxLxHxT, par
       (B, H, L) and `head_own` (B, L, H), and the patching items (C, ...) under `patching`.
     """
     keep = np.asarray(batch["sample_mask"])
-    attributions = {m: at.attribute(params, batch, m, parts_F=parts_F) for m in at.METHODS}
+    # At the batch's own length: a gradient costs every frame a backward pass, so the padding to
+    # the split's longest bucket would cost more than a compilation per bucket.
     batch = batch | {"frames": batch["frames"][:, :frames], "frame_mask": batch["frame_mask"][:, :frames]}
+    attributions = {m: at.attribute(params, batch, m, parts_F=parts_F) for m in at.METHODS}
     attention_BxLxT, cross_BxLxHxT = attention_BxLxT[..., :frames], cross_BxLxHxT[..., :frames]
     target, spans, mask = (np.asarray(batch[k]) for k in ("target", "gloss_spans", "frame_mask"))
     gloss = (target > EOS) & keep[:, None]
     known = gloss & (spans[..., 0] >= 0) & (spans[..., 1] > spans[..., 0])
     random = jnp.where(mask[:, None], jax.random.uniform(jax.random.key(seed), attention_BxLxT.shape), 0.0)
     random = random / jnp.sum(random, -1, keepdims=True)
-    scores = {"attention": attention_BxLxT, **{m: a.frames_BxLxT[..., :frames] for m, a in attributions.items()},
-              "random": random}
+    scores = {"attention": attention_BxLxT, **{m: a.frames_BxLxT for m, a in attributions.items()}, "random": random}
     deleted = ranked_deletion(params, batch, np.stack([scores[lens] for lens in LENSES]), gloss, fractions)
     per_lens = {}
     for i, lens in enumerate(LENSES):
