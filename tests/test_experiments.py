@@ -38,6 +38,13 @@ def test_figures_analyses_the_median_seed(table1, tmp_path):
     results = json.loads((tmp_path / "gloss16" / "analysis.json").read_text())
     assert printed.startswith("gloss16 (seed_") and f'"wer": {results["wer"]}' in printed
     assert (tmp_path / "gloss16" / "fig2a_cross_attention_sample.png").is_file()
+    seeds = tmp_path / "seeds"  # the same analysis twice: the table's interval over seeds is a point
+    for k in (0, 1):
+        (seeds / f"seed_{k}").mkdir(parents=True)
+        (seeds / f"seed_{k}" / "analysis.json").write_text((tmp_path / "gloss16" / "analysis.json").read_text())
+    table = run("attribution_table.py", f"gloss16={seeds}")
+    own = results["attribution"]["lenses"]["attention"]["own_sign"]
+    assert f"| gloss16 | attention | {own:.2f} [{own:.2f}, {own:.2f}] |" in table
 
 
 def test_text_model_scores_greedy_and_beam(corpus_dir, tmp_path):
