@@ -411,10 +411,8 @@ def describe_recipe(tc) -> str:
                 "updates", "rsqrt": "inverse-square-root decay"}[tc.schedule]
     warmup = f" after {tc.warmup_steps} warm-up updates" if tc.warmup_steps else ""
     clip = f", gradients clipped to norm {tc.clip_norm:g}" if tc.clip_norm else ""
-    decays = (f", the first {tc.plateau_decays} time(s) the rate is multiplied by {tc.plateau_factor:g} instead"
-              if tc.plateau_decays else "")
     return (f"recipe `{recipe_name(tc)}`: Adam at {tc.learning_rate:g}{warmup}, {schedule}{clip}; early stopping "
-            f"after {tc.patience} epochs without a better {tc.early_stop_metric}{decays}")
+            f"after {tc.patience} epochs without a better {tc.early_stop_metric}")
 
 
 def _setup_line(summary: dict) -> str:

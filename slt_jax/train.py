@@ -155,12 +155,10 @@ def train_step_fn(model: Transformer, optimizer: optax.GradientTransformation) -
         sums = token_losses(logits, batch["target"], batch["sample_mask"])
         return sums["loss_sum"] / jnp.maximum(sums["tokens"], 1), sums
 
-    def train_step(state: TrainState, batch, dropout_root, rate_scale=1.0):
+    def train_step(state: TrainState, batch, dropout_root):
         rng = jax.random.fold_in(dropout_root, state.step)
         grads, sums = jax.grad(loss_fn, has_aux=True)(state.params, batch, rng)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        # Adam's update is proportional to its rate: scaling it is the same as scaling the rate.
-        updates = jax.tree.map(lambda u: u * rate_scale, updates)
         params = optax.apply_updates(state.params, updates)
         return TrainState(state.step + 1, params, opt_state), sums
 
@@ -241,9 +239,8 @@ class Stopping:
     """Early stopping and best-checkpoint bookkeeping, element-wise over seeds (one for a run).
 
     `best` tracks `train.best_metric` (which parameters to keep) and `early` tracks
-    `train.early_stop_metric` (when to stop), both as lower-is-better values. When patience runs
-    out, a seed with `train.plateau_decays` left takes one more decay of its rate (`rate_scale`)
-    and waits again; one with none left stops, keeps its best parameters and is no longer updated.
+    `train.early_stop_metric` (when to stop), both as lower-is-better values. A seed whose patience
+    runs out stops, keeps its best parameters and is no longer updated.
     """
 
     best: np.ndarray
@@ -251,16 +248,10 @@ class Stopping:
     early: np.ndarray
     waited: np.ndarray
     stopped: np.ndarray
-    decays: np.ndarray
 
     @classmethod
     def start(cls, n: int) -> "Stopping":
-        return cls(np.full(n, np.inf), np.zeros(n, int), np.full(n, np.inf), np.zeros(n, int), np.zeros(n, bool),
-                   np.zeros(n, int))
-
-    def rate_scale(self, tc) -> np.ndarray:
-        """Each seed's learning-rate multiplier: `plateau_factor` once per decay taken."""
-        return (tc.plateau_factor ** self.decays).astype(np.float32)
+        return cls(np.full(n, np.inf), np.zeros(n, int), np.full(n, np.inf), np.zeros(n, int), np.zeros(n, bool))
 
     def update(self, epoch: int, record: dict, tc) -> np.ndarray:
         """Takes one epoch's validation metrics (scalars or per-seed arrays); returns which
@@ -274,11 +265,7 @@ class Stopping:
         better = live & (early < self.early)
         self.early = np.where(better, early, self.early)
         self.waited = np.where(better, 0, self.waited + live)
-        out_of_patience = self.waited >= tc.patience
-        decay = out_of_patience & (self.decays < tc.plateau_decays)
-        self.decays = self.decays + decay
-        self.waited = np.where(decay, 0, self.waited)
-        self.stopped = self.stopped | (out_of_patience & ~decay)
+        self.stopped = self.stopped | (self.waited >= tc.patience)
         return improved
 
     def to_json(self) -> dict:
@@ -286,9 +273,9 @@ class Stopping:
 
     @classmethod
     def from_json(cls, d: dict) -> "Stopping":
-        # A checkpoint from before plateau decays has none: full rate, no decay taken.
+        # A checkpoint written while plateau decays existed also holds `decays`: ignored.
         fresh = cls.start(len(d["stopped"]))
-        return dataclasses.replace(fresh, **{k: np.asarray(v, getattr(fresh, k).dtype) for k, v in d.items()})
+        return dataclasses.replace(fresh, **{k: np.asarray(d[k], v.dtype) for k, v in vars(fresh).items()})
 
 
 class Checkpoints:
@@ -460,7 +447,7 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
     for run_dir in run_dirs:
         _truncate_metrics(run_dir / "metrics.jsonl", epoch)
 
-    train_step = jax.jit(jax.vmap(train_step_fn(model, optimizer), in_axes=(0, None, 0, 0)), donate_argnums=0)
+    train_step = jax.jit(jax.vmap(train_step_fn(model, optimizer), in_axes=(0, None, 0)), donate_argnums=0)
     eval_step = jax.jit(jax.vmap(eval_step_fn(model), in_axes=(0, None)))
     records = [{} for _ in seeds]
     bar = tqdm(total=tc.max_epochs, initial=epoch, desc=f"train {config.name} x{len(seeds)} seeds",
@@ -472,12 +459,10 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
         # more); a stopped seed's state stays as it was when it stopped.
         live = np.flatnonzero(~stopping.stopped)
         live_state, live_roots = jax.tree.map(lambda x: x[live], (state, dropout_roots))
-        rate_scale = stopping.rate_scale(tc)  # this epoch's; `update` may decay it for the next
-        live_scales = replicated(sharding, jnp.asarray(rate_scale[live]))
         rng = np.random.default_rng([tc.seed, epoch])
         sums = []
         for batch in data.make_batches(train_examples, config.data, tc.batch_size, rng):
-            live_state, step_sums = train_step(live_state, model_inputs(batch, sharding), live_roots, live_scales)
+            live_state, step_sums = train_step(live_state, model_inputs(batch, sharding), live_roots)
             sums.append(step_sums)
         record = summarise(sums, "train")
         if not np.all(np.isfinite(record["train_loss"])):
@@ -497,7 +482,6 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
         for k in live:
             records[k] = {"epoch": epoch, "step": int(state.step[k]),
                           **{name: float(values[k]) for name, values in record.items()},
-                          "rate_scale": float(rate_scale[k]),
                           "seconds": seconds, "samples_per_s": len(live) * len(train_examples) / seconds,
                           "stopped_early": bool(stopping.stopped[k])}
             _log_epoch(run_dirs[k] / "metrics.jsonl", records[k])

@@ -10,12 +10,10 @@ import numpy as np
 import pytest
 
 from slt_jax.cli import main
-from slt_jax.config import get_config
+from slt_jax.config import Config, get_config, recipe_name
 from slt_jax.layout import LayoutError
-from slt_jax.config import recipe_name
-from slt_jax.model import Transformer
 from slt_jax.train import (Checkpoints, Stopping, _seed_state, best_epoch, cached_results, fit, learning_rate_schedule,
-                           load_run, make_optimizer, train, train_step_fn)
+                           load_run, make_optimizer, train)
 
 
 def leaves_equal(a, b):
@@ -125,38 +123,23 @@ def test_recipes_are_named_train_fields():
         get_config("gloss16", recipe="slow")
 
 
-def test_patience_on_a_decayed_rate_cuts_the_rate_before_stopping():
-    tc = get_config("gloss16", ["train.patience=2", "train.plateau_decays=1", "train.plateau_factor=0.5"]).train
+def test_stopping_stops_each_seed_when_its_patience_runs_out():
+    tc = get_config("gloss16", ["train.patience=2"]).train
     stopping = Stopping.start(2)
     # Seed 0 never beats its first epoch; seed 1 improves every epoch.
-    for epoch, accuracy in enumerate([(0.5, 0.5), (0.4, 0.6), (0.4, 0.7), (0.4, 0.8), (0.4, 0.9)], 1):
+    for epoch, accuracy in enumerate([(0.5, 0.5), (0.4, 0.6), (0.4, 0.7), (0.4, 0.8)], 1):
         stopping.update(epoch, {"val_accuracy": np.array(accuracy), "val_loss": np.array([1.0, 1.0])}, tc)
-        if epoch == 3:  # seed 0's patience ran out once: its rate is halved and it waits again
-            assert list(stopping.rate_scale(tc)) == [0.5, 1.0] and list(stopping.stopped) == [False, False]
-    assert list(stopping.stopped) == [True, False] and list(stopping.decays) == [1, 0]
+        assert list(stopping.stopped) == [epoch >= 3, False]
     restored = Stopping.from_json(stopping.to_json())
-    assert all(np.array_equal(getattr(restored, k), getattr(stopping, k)) for k in ("decays", "waited", "stopped"))
-    old = {k: v for k, v in stopping.to_json().items() if k != "decays"}
-    assert list(Stopping.from_json(old).rate_scale(tc)) == [1.0, 1.0]  # a checkpoint from before decays
+    assert all(np.array_equal(getattr(restored, k), getattr(stopping, k)) for k in ("waited", "stopped", "best"))
+    old = stopping.to_json() | {"decays": [0, 0]}  # a checkpoint from when plateau decays existed
+    assert list(Stopping.from_json(old).stopped) == [True, False]
 
 
-def test_the_rate_scale_scales_each_update():
-    config = get_config("tiny")
-    config = config.replace(model=dataclasses.replace(config.model, vocab_size=12, n_features=config.data.n_features))
-    optimizer = make_optimizer(config.train)
-    state, root = _seed_state(config, optimizer, 0)
-    rng = np.random.default_rng(0)
-    tokens = rng.integers(4, 12, (4, config.data.max_tokens)).astype(np.int32)
-    batch = {"frames": rng.normal(size=(4, 32, config.data.n_features)).astype(np.float32),
-             "frame_mask": np.ones((4, 32), bool), "decoder_input": tokens, "target": np.roll(tokens, -1, 1),
-             "sample_mask": np.ones(4, bool)}
-    step = jax.jit(train_step_fn(Transformer(config.model), optimizer))
-    moved = lambda scale: jax.tree.map(lambda new, old: new - old, step(state, batch, root, scale)[0].params,
-                                       state.params)
-    full, quarter = moved(1.0), moved(0.25)
-    for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(quarter)):
-        np.testing.assert_allclose(b, 0.25 * a, rtol=1e-4, atol=1e-9)
-    assert max(float(jnp.abs(a).max()) for a in jax.tree.leaves(full)) > 0
+def test_a_config_from_before_the_plateau_options_were_removed_loads():
+    d = get_config("gloss16").to_dict()
+    d["train"] |= {"plateau_decays": 0, "plateau_factor": 0.1}
+    assert Config.from_dict(d) == get_config("gloss16")
 
 
 def test_a_stopped_seed_is_no_longer_updated(corpus_dir, tmp_path):
