@@ -37,7 +37,7 @@ from slt_jax.evaluate import evaluate
 from slt_jax.hostmem import reuse_freed_memory
 from slt_jax.layout import write_json
 from slt_jax.metrics import exact_match
-from slt_jax.reproduce import run_config
+from slt_jax.pipelines.reproduce import run_config
 from slt_jax.train import Stopping, resolve, train
 
 try:

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from slt_jax.analysis.report import analyze
-from slt_jax.reproduce import CONFIGS, median_seed
-from slt_jax.sweep import seed_dirs
+from slt_jax.pipelines.reproduce import CONFIGS, median_seed
+from slt_jax.pipelines.sweep import seed_dirs
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--workdir", required=True, help="a sweep's workdir")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from slt_jax.config import get_config
 from slt_jax.hostmem import reuse_freed_memory
-from slt_jax.reproduce import CONFIGS
-from slt_jax.sweep import sweep
+from slt_jax.pipelines.reproduce import CONFIGS
+from slt_jax.pipelines.sweep import sweep
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--data", required=True, help="corpus in the converted layout")

@@ -17,7 +17,7 @@ _EXPORTS = {
     "load_run": "slt_jax.train",
     "reuse_freed_memory": "slt_jax.hostmem",
     "run_with_cache": "slt_jax.analysis.record",
-    "translate": "slt_jax.translation",
+    "translate": "slt_jax.pipelines.translation",
 }
 
 __all__ = sorted(_EXPORTS)

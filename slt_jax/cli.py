@@ -18,8 +18,8 @@ COMMAND_MODULES = (
     "slt_jax.extract",
     "slt_jax.prepare.commands",
     "slt_jax.synth.commands",
-    "slt_jax.ablate",
-    "slt_jax.study",
+    "slt_jax.pipelines.ablate",
+    "slt_jax.pipelines.study",
 )
 
 

@@ -120,7 +120,7 @@ def _config(name: str, args):
 
 
 def _main_job_configs(args):
-    from slt_jax.reproduce import main_job_configs
+    from slt_jax.pipelines.reproduce import main_job_configs
 
     return main_job_configs(args.configs.split(","), args.recipe, args.seed, args.epochs)
 
@@ -152,7 +152,7 @@ def _evaluate(args) -> None:
 
 
 def _translate(args) -> None:
-    from slt_jax.translation import translate_to
+    from slt_jax.pipelines.translation import translate_to
 
     translations = translate_to(args.out, args.workdir, args.inputs, args.decode, args.beam, args.length_penalty,
                                 args.view, args.model, progress=not args.quiet)
@@ -164,14 +164,14 @@ def _translate(args) -> None:
 def _sweep(args) -> None:
     from pathlib import Path
 
-    from slt_jax.sweep import sweep
+    from slt_jax.pipelines.sweep import sweep
 
     sweep(args.resolve_configs(args), args.data, args.workdir, args.seeds, args.split, progress=not args.quiet)
     print((Path(args.workdir) / "table1.md").read_text(encoding="utf-8"))
 
 
 def _reproduce(args) -> None:
-    from slt_jax.reproduce import reproduce, render_markdown
+    from slt_jax.pipelines.reproduce import reproduce, render_markdown
 
     summary = reproduce(args.out, args.corpus, args.seeds, args.configs.split(","), args.epochs, args.seed,
                         args.recipe, progress=not args.quiet)

@@ -175,7 +175,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 # Every training command's recipe unless `--recipe` says otherwise (with the default `philox`
 # masks): "converge" is the one measured to bring the authors' preset to the paper's accuracy on
-# the default corpus (docs/recipes.md). The study keeps "fast" (and hash masks, slt_jax.study),
+# the default corpus (docs/recipes.md). The study keeps "fast" (and hash masks, slt_jax.pipelines.study),
 # what its documented results were measured with.
 DEFAULT_RECIPE = "converge"
 STUDY_RECIPE = "fast"

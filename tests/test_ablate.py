@@ -6,10 +6,10 @@ import json
 import pytest
 
 from conftest import write_corpus
-from slt_jax.ablate import ablation_table, variant_config
+from slt_jax.pipelines.ablate import ablation_table, variant_config
 from slt_jax.cli import main
 from slt_jax.config import PRESETS, get_config
-from slt_jax.sweep import seed_dirs
+from slt_jax.pipelines.sweep import seed_dirs
 
 
 def test_variants_set_their_feature_options_and_reset_the_others():

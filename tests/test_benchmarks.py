@@ -10,7 +10,7 @@ from benchmarks import report, run, time_to_model
 from slt_jax.config import EOS
 from slt_jax.decode import greedy_decode
 from slt_jax.model import Transformer, count_params
-from slt_jax.reproduce import run_config
+from slt_jax.pipelines.reproduce import run_config
 from slt_jax.train import init_params
 
 torch = run.torch

@@ -10,7 +10,7 @@ import pytest
 from slt_jax import reproduce
 from slt_jax.cli import main
 from slt_jax.config import get_config
-from slt_jax.reproduce import (attribution_table, check_claims, intervention_table, median_seed, render_markdown,
+from slt_jax.pipelines.reproduce import (attribution_table, check_claims, intervention_table, median_seed, render_markdown,
                                training_status, undertrained_note)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -234,8 +234,8 @@ def test_the_page_renders_with_its_figures_in_chromium(report, tmp_path):
 
 
 def test_the_report_shows_the_study_once_it_has_run(report):
-    from slt_jax.reproduce import render_html, render_markdown
-    from slt_jax.study import condition_checks
+    from slt_jax.pipelines.reproduce import render_html, render_markdown
+    from slt_jax.pipelines.study import condition_checks
 
     summary = json.loads((report / "summary.json").read_text())
     assert summary["study"] is None and "Not run yet: `slt-jax study --out OUT/study`" in render_markdown(summary)

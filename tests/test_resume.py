@@ -24,7 +24,7 @@ import pytest
 from slt_jax.cli import main
 from slt_jax.config import DEFAULT_RECIPE, get_config
 from slt_jax.layout import load_pose, save_pose
-from slt_jax.sweep import seed_dirs
+from slt_jax.pipelines.sweep import seed_dirs
 from slt_jax.train import fit, load_run
 
 from conftest import write_corpus

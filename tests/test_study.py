@@ -16,7 +16,7 @@ import pytest
 from slt_jax import data
 from slt_jax.analysis import heads
 from slt_jax.config import DataConfig
-from slt_jax.study import CELLS_BY_NAME, Cell, study
+from slt_jax.pipelines.study import CELLS_BY_NAME, Cell, study
 from slt_jax.synth.corpus import write_corpus
 from slt_jax.synth.presets import PRESETS
 

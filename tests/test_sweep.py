@@ -9,7 +9,7 @@ import pytest
 
 from slt_jax.cli import main
 from slt_jax.config import DEFAULT_RECIPE, get_config
-from slt_jax.sweep import seed_dirs, table1
+from slt_jax.pipelines.sweep import seed_dirs, table1
 from slt_jax.train import load_run, train
 
 

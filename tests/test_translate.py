@@ -161,7 +161,7 @@ def test_a_bad_input_is_refused_with_its_file_and_problem(run_dir, tmp_path, cap
 
 def test_coordinates_the_run_needs_and_foreign_poses_are_refused(run, tmp_path):
     from slt_jax.layout import LayoutError
-    from slt_jax.translation import clip_examples, find_inputs, read_clips
+    from slt_jax.pipelines.translation import clip_examples, find_inputs, read_clips
 
     write_bad(tmp_path / "2d.npy", "2d")
     clips = read_clips(find_inputs([tmp_path / "2d.npy"]))

@@ -33,8 +33,8 @@ from slt_jax.cli_args import MAIN_JOB_CONFIGS, epoch_cap
 from slt_jax.config import DEFAULT_RECIPE, VARIANTS, Config, get_config, recipe_name
 from slt_jax.features import PARTS
 from slt_jax.layout import write_json, write_text
-from slt_jax.study import load_study, study_tables
-from slt_jax.sweep import mean_std, seed_dirs, sweep_config, table1
+from slt_jax.pipelines.study import load_study, study_tables
+from slt_jax.pipelines.sweep import mean_std, seed_dirs, sweep_config, table1
 from slt_jax.train import cached_results, lower_is_better
 
 CONFIGS = ("gloss16", "gloss32", "gloss64", "text16")  # the paper's

@@ -2,7 +2,7 @@
 
 Each cell is the paper's setting (gloss16, raw coordinates, the `small` corpus whose 36 sentences
 every signer repeats, the `fast` recipe) with one factor changed, trained for several seeds
-as one vmapped program (`slt_jax.sweep`), then analysed: `slt-jax analyze` on every seed (the
+as one vmapped program (`slt_jax.pipelines.sweep`), then analysed: `slt-jax analyze` on every seed (the
 paper's figures and scores), and `analysis.heads.head_scores` (every head on its own, with a
 null for picking the best one; the same with the frames' content removed; and where each
 gloss's attention falls). The `novel` corpus, where no held-out sentence occurs in training,
@@ -118,7 +118,7 @@ SIGN_COLUMNS = (
 
 def cell_config(cell: Cell, recipe: str | None, seed: int):
     """A cell's config: the main job's (`reproduce.run_config`) with the study's masks and the cell's changes."""
-    from slt_jax.reproduce import run_config
+    from slt_jax.pipelines.reproduce import run_config
 
     return run_config(cell.config, recipe, seed, cell.epochs, STUDY_MASKS + cell.overrides)
 
@@ -128,8 +128,8 @@ def run_cell(cell: Cell, out: Path, seeds: int, recipe: str | None, seed: int, p
     and more (its whole analysis.json under "analysis")."""
     from slt_jax.analysis.heads import head_scores
     from slt_jax.analysis.report import analyze
-    from slt_jax.reproduce import ensure_corpus, training_status
-    from slt_jax.sweep import seed_dirs, sweep_config
+    from slt_jax.pipelines.reproduce import ensure_corpus, training_status
+    from slt_jax.pipelines.sweep import seed_dirs, sweep_config
     from slt_jax.train import cached_results
 
     corpus = ensure_corpus(cell.corpus, out, seed, progress)
@@ -205,7 +205,7 @@ def regions_table(results: dict[str, list[dict]]) -> str:
 
 def condition_checks(results: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """The paper's six checks (reproduce.check_claims) in each condition whose cells have run."""
-    from slt_jax.reproduce import check_claims
+    from slt_jax.pipelines.reproduce import check_claims
 
     checks = {}
     for condition, roles in CONDITIONS.items():
@@ -225,7 +225,7 @@ def checks_table(checks: dict[str, list[dict]]) -> str:
 
 def _check_cell(check: dict) -> str:
     """The interval the verdict rests on (the seeds', else the test samples'), then the verdict."""
-    from slt_jax.reproduce import verdict_text
+    from slt_jax.pipelines.reproduce import verdict_text
 
     if check["mean"] is None:
         return "–"

@@ -3,7 +3,7 @@
 A variant is a '+'-joined list of the options in VARIANT_OPTIONS, e.g. `body+hands+velocity`;
 `raw` is the authors' features. Each variant is the base config with those feature fields set
 (the others at the authors' values) and its own name, trained and scored like a sweep
-(`slt_jax.sweep.sweep_config`). Layout under the workdir:
+(`slt_jax.pipelines.sweep.sweep_config`). Layout under the workdir:
 
   <base>-<variant>/            the variant's sweep: seed_<k>/ are normal runs
   ablation.md, ablation.csv    per variant: feature count, WER, exact match and alignment scores,
@@ -116,7 +116,7 @@ def ablation_table(results: dict[str, dict]) -> tuple[str, str]:
       results: per variant, {"n_features": int, "seeds": [per-seed dict of METRICS]}; a metric
         that is None for every seed is left blank.
     """
-    from slt_jax.sweep import mean_std
+    from slt_jax.pipelines.sweep import mean_std
 
     titles = [title for _, title in METRICS]
     md = ["| variant | features | seeds | " + " | ".join(f"{t} (mean ± std)" for t in titles) + " |",
@@ -151,7 +151,7 @@ def ablate(base: Config, variants: Sequence[str], data_dir, workdir, seeds: int,
     Returns:
       Per variant, {"n_features", "seeds": per-seed WER, exact match and alignment scores}.
     """
-    from slt_jax.sweep import seed_dirs, sweep_config
+    from slt_jax.pipelines.sweep import seed_dirs, sweep_config
 
     configs = {v: variant_config(base, v) for v in variants}
     results = {}
