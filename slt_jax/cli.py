@@ -14,12 +14,11 @@ import sys
 
 COMMAND_MODULES = (
     "slt_jax.commands",
+    "slt_jax.pipelines.commands",
     "slt_jax.analysis.commands",
-    "slt_jax.extract",
+    "slt_jax.extract.commands",
     "slt_jax.prepare.commands",
     "slt_jax.synth.commands",
-    "slt_jax.pipelines.ablate",
-    "slt_jax.pipelines.study",
 )
 
 

@@ -13,6 +13,11 @@ import numpy as np
 import pytest
 
 from slt_jax import cli, extract
+from slt_jax.extract.driver import extract_source
+from slt_jax.extract.frames import _image_paths
+from slt_jax.extract.holistic import landmarks_to_array, result_parts
+from slt_jax.extract.manifest import write_manifest
+from slt_jax.extract.shards import parse_shard, shard_sources
 from slt_jax.layout import LANDMARK_GROUPS, LayoutError
 
 # Run again in .venv-extract, the only environment with mediapipe 0.10.21.
@@ -39,7 +44,7 @@ def touch(path: Path) -> Path:
 
 
 def test_module_does_not_import_jax():
-    code = "import sys, slt_jax.extract, slt_jax.prepare.commands, slt_jax.prepare.gsl; print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax')))"
+    code = "import sys, slt_jax.extract, slt_jax.extract.commands, slt_jax.prepare.commands, slt_jax.prepare.gsl; print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax')))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -59,7 +64,7 @@ def test_find_sources_ids_kinds_and_frame_order(tmp_path):
         ("clips/b", "video"),
         ("police1/police1_signer1_rep1_sentences/sentences0000", "images"),
     ]
-    assert [p.name for p in extract._image_paths(sources[2])] == ["frame1.jpg", "frame2.jpg", "frame10.jpg"]
+    assert [p.name for p in _image_paths(sources[2])] == ["frame1.jpg", "frame2.jpg", "frame10.jpg"]
     # A glob: ids are relative to its fixed prefix; a single file: its stem.
     assert [s.id for s in extract.find_sources(str(root / "clips" / "*.mp4"))] == ["a"]
     assert [s.id for s in extract.find_sources(str(root / "*" / "*.mp4"))] == ["clips/a"]
@@ -94,8 +99,8 @@ def test_results_of_both_apis_map_to_the_holistic_layout():
     )
     task = types.SimpleNamespace(pose_landmarks=[], face_landmarks=landmarks(478, 0.2),
                                  left_hand_landmarks=[], right_hand_landmarks=landmarks(21, 0.4))
-    a = extract.landmarks_to_array(extract.result_parts(solution))
-    b = extract.landmarks_to_array(extract.result_parts(task))
+    a = landmarks_to_array(result_parts(solution))
+    b = landmarks_to_array(result_parts(task))
     assert a.shape == b.shape == (543, 3) and a.dtype == np.float32
     np.testing.assert_allclose(a[0:33, 1], 0.1 + np.arange(33), rtol=1e-6)
     np.testing.assert_allclose(a[501:522, 2], -0.3, rtol=1e-6)
@@ -199,7 +204,7 @@ def test_extraction_matches_pose_format_on_the_same_video(tmp_path):
     from slt_jax.prepare.pose_file import read_holistic
 
     source = extract.Source("car", MEDIA / "carphone_pristine.mp4", "video")
-    ours = extract.extract_source(source, tmp_path, extract.Tracker())
+    ours = extract_source(source, tmp_path, extract.Tracker())
     assert ours["status"] == "ok"
     frames, fps = extract.read_frames(source)
     frames = list(frames)
@@ -221,19 +226,19 @@ def test_shards_split_the_inputs_disjointly_evenly_and_in_any_listing_order(tmp_
     sources = extract.find_sources(str(tmp_path))
     ids = [s.id for s in sources]
     for n in (1, 2, 3, 7, 9):
-        shares = [[s.id for s in extract.shard_sources(sources[::-1], (k, n))] for k in range(n)]
+        shares = [[s.id for s in shard_sources(sources[::-1], (k, n))] for k in range(n)]
         assert sorted(sum(shares, [])) == ids  # each input in exactly one share
         assert max(map(len, shares)) - min(map(len, shares)) <= 1
-    assert [s.id for s in extract.shard_sources(sources, (1, 3))] == ids[1::3] == ["b", "e/f"]
-    assert extract.parse_shard("3/8") == (3, 8)
+    assert [s.id for s in shard_sources(sources, (1, 3))] == ids[1::3] == ["b", "e/f"]
+    assert parse_shard("3/8") == (3, 8)
     for bad in ("8/8", "-1/2", "1", "a/b", "1/2/3"):
         with pytest.raises(ValueError, match="K/N|0 to N-1"):
-            extract.parse_shard(bad)
+            parse_shard(bad)
 
 
 def shard_manifest(out: Path, k: int, n: int, files: dict, inputs: int | None = None, backend: str = "mp"):
     info = {"index": k, "count": n, "inputs": len(files) if inputs is None else inputs}
-    extract._write_manifest(out, {"backend": backend, "shard": info, "files": files})
+    write_manifest(out, {"backend": backend, "shard": info, "files": files})
 
 
 def entry(status: str = "ok") -> dict:
@@ -258,7 +263,7 @@ def test_merge_folds_finished_shards_into_one_manifest_and_refuses_unfinished_on
         extract.merge_shards(out)
     (out / "manifest.shard-0-of-2.json").unlink()
     # An earlier run's manifest: entries no shard redid stay, the shards' newer ones replace theirs.
-    extract._write_manifest(out, {"backend": "mp", "files": {"d": entry(), "z": entry()}})
+    write_manifest(out, {"backend": "mp", "files": {"d": entry(), "z": entry()}})
 
     assert cli.main(["extract", "--out", str(out), "--merge"]) == 1  # d failed
     assert "5 inputs extracted (10 frames), 1 failed; manifest: " in capsys.readouterr().out

@@ -25,7 +25,8 @@ from slt_jax.cli import main
 from slt_jax.config import DEFAULT_RECIPE, get_config
 from slt_jax.layout import load_pose, save_pose
 from slt_jax.pipelines.sweep import seed_dirs
-from slt_jax.train import fit, load_run
+from slt_jax.runs import load_run
+from slt_jax.train import fit
 
 from conftest import write_corpus
 from test_extract import MEDIA, needs_mediapipe
@@ -37,17 +38,17 @@ TIMING = ("seconds", "samples_per_s")  # wall-clock fields: the only ones allowe
 # metrics but before its latest checkpoint: the worst moment, when the two disagree.
 KILL_BEFORE_LATEST = """
 import os, signal, sys
-from slt_jax import cli, train
+from slt_jax import cli, runs
 
 KILL_AT = {epoch}
-save_latest = train.Checkpoints.save_latest
+save_latest = runs.Checkpoints.save_latest
 
 def save_latest_or_die(self, epoch, state, loop):
     if epoch == KILL_AT:
         os.kill(os.getpid(), signal.SIGKILL)
     save_latest(self, epoch, state, loop)
 
-train.Checkpoints.save_latest = save_latest_or_die
+runs.Checkpoints.save_latest = save_latest_or_die
 sys.exit(cli.main(sys.argv[1:]))
 """
 
@@ -184,7 +185,7 @@ def test_extract_killed_mid_run_keeps_finished_files_and_completes(tmp_path):
     for name in ("a", "b", "c"):
         shutil.copy(MEDIA / "carphone_pristine.mp4", videos / f"{name}.mp4")
     # Killed after the first pose is written and before any manifest save records it.
-    code = "import sys; from slt_jax import cli, extract; extract.SAVE_EVERY_S = 1e9; sys.exit(cli.main(sys.argv[1:]))"
+    code = "import sys; from slt_jax import cli; from slt_jax.extract import driver; driver.SAVE_EVERY_S = 1e9; sys.exit(cli.main(sys.argv[1:]))"
     args = ["extract", "--videos", str(videos), "--out", str(out), "--workers", "1", "--quiet"]
     kill_when([sys.executable, "-c", code, *args], lambda: any((out / "poses").glob("*.npy")))
     assert not (out / "manifest.json").exists()
