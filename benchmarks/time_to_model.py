@@ -32,13 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from slt_jax import data
-from slt_jax.config import PAD, Config, with_recipe
+from slt_jax.config import PAD, Config, run_config, with_recipe
 from slt_jax.evaluate import evaluate
 from slt_jax.hostmem import reuse_freed_memory
 from slt_jax.layout import write_json
 from slt_jax.metrics import exact_match
-from slt_jax.pipelines.reproduce import run_config
-from slt_jax.train import Stopping, resolve, train
+from slt_jax.runs import resolve
+from slt_jax.train import Stopping, train
 
 try:
     import torch

@@ -11,14 +11,15 @@ import json
 from pathlib import Path
 
 from slt_jax.analysis.report import analyze
-from slt_jax.pipelines.reproduce import CONFIGS, median_seed
+from slt_jax.pipelines.designs import PAPER_CONFIGS
+from slt_jax.pipelines.reproduce import median_seed
 from slt_jax.pipelines.sweep import seed_dirs
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--workdir", required=True, help="a sweep's workdir")
 parser.add_argument("--out", required=True, type=Path)
 parser.add_argument("--seeds", type=int, default=5)
-parser.add_argument("--configs", default=",".join(CONFIGS))
+parser.add_argument("--configs", default=",".join(PAPER_CONFIGS))
 args = parser.parse_args()
 
 for name in args.configs.split(","):

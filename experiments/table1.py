@@ -12,14 +12,14 @@ from pathlib import Path
 
 from slt_jax.config import get_config
 from slt_jax.hostmem import reuse_freed_memory
-from slt_jax.pipelines.reproduce import CONFIGS
+from slt_jax.pipelines.designs import PAPER_CONFIGS
 from slt_jax.pipelines.sweep import sweep
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--data", required=True, help="corpus in the converted layout")
 parser.add_argument("--workdir", required=True, help="runs go to WORKDIR/<config>/seed_<k>/")
 parser.add_argument("--seeds", type=int, default=5)
-parser.add_argument("--configs", default=",".join(CONFIGS))
+parser.add_argument("--configs", default=",".join(PAPER_CONFIGS))
 parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                     help="config overrides for every config, e.g. train.max_epochs=300")
 args = parser.parse_args()

@@ -252,3 +252,15 @@ def save_config(path, config: Config) -> None:
 def load_config(path) -> Config:
     with open(path, encoding="utf-8") as f:
         return Config.from_dict(json.load(f))
+
+
+def run_config(name: str, recipe: str | None = None, seed: int | None = None, epochs: int | None = None,
+               overrides: list[str] = ()) -> Config:
+    """A config as every training command builds it: `get_config` with `overrides`, then a first
+    training seed (None: the preset's) and a cap on epochs (0 or None: none, early stopping ends
+    training within `train.max_epochs`)."""
+    if epochs is not None and epochs < 0:
+        raise ValueError(f"--epochs {epochs}: give a positive cap, or 0 for none")
+    seeded = [] if seed is None else [f"train.seed={seed}"]
+    capped = [f"train.max_epochs={epochs}"] if epochs else []
+    return get_config(name, [*overrides, *seeded, *capped], recipe)

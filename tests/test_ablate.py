@@ -6,9 +6,10 @@ import json
 import pytest
 
 from conftest import write_corpus
-from slt_jax.pipelines.ablate import ablation_table, variant_config
 from slt_jax.cli import main
 from slt_jax.config import PRESETS, get_config
+from slt_jax.pipelines.ablate import ablation_table
+from slt_jax.pipelines.designs import variant_config
 from slt_jax.pipelines.sweep import seed_dirs
 
 

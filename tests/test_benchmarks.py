@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 
 from benchmarks import report, run, time_to_model
-from slt_jax.config import EOS
+from slt_jax.config import EOS, run_config
 from slt_jax.decode import greedy_decode
 from slt_jax.model import Transformer, count_params
-from slt_jax.pipelines.reproduce import run_config
-from slt_jax.train import init_params
+from slt_jax.runs import init_params
 
 torch = run.torch
 needs_torch = pytest.mark.skipif(torch is None, reason="the PyTorch twin needs the bench extra: pip install -e .[bench]")
@@ -78,7 +77,7 @@ def test_benchmark_functions_give_positive_finite_figures(corpus_dir, tmp_path):
     assert all(math.isfinite(v) and v > 0 for v in figures)
     assert results["epoch_gloss16"]["samples"] == 48  # the toy corpus's train split
     results["ratios"] = run.ratios(results)
-    assert (results["ratios"]["train_gloss16"] is None) == (torch is None)
+    assert (results["ratios"]["train_gloss16_philox"] is None) == (torch is None)
 
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nProse before.\n")

@@ -8,7 +8,7 @@ import importlib.metadata
 import pytest
 
 from slt_jax import cli
-from slt_jax.pipelines.ablate import VARIANT_HELP, VARIANT_OPTIONS
+from slt_jax.pipelines.designs import VARIANT_HELP, VARIANT_OPTIONS
 
 
 def sub_commands(parser: argparse.ArgumentParser, prefix: str = "slt-jax") -> dict[str, argparse.ArgumentParser]:

@@ -53,7 +53,7 @@ def _configs(argv: list[str]):
 
 
 def test_every_training_command_resolves_the_same_defaults():
-    from slt_jax.cli_args import DEFAULT_SEEDS
+    from slt_jax.pipelines.designs import DEFAULT_SEEDS
     from slt_jax.config import recipe_name
 
     trainers = {name for name, p in _commands(build_parser()) if "--recipe" in _options(p)}

@@ -7,11 +7,14 @@ import subprocess
 import numpy as np
 import pytest
 
-from slt_jax import reproduce
 from slt_jax.cli import main
 from slt_jax.config import get_config
-from slt_jax.pipelines.reproduce import (attribution_table, check_claims, intervention_table, median_seed, render_markdown,
-                               training_status, undertrained_note)
+from slt_jax.pipelines import reproduce
+from slt_jax.pipelines.claims import check_claims
+from slt_jax.pipelines.page import attribution_table, intervention_table, render_html, render_markdown
+from slt_jax.pipelines.reproduce import median_seed, undertrained_note
+from slt_jax.pipelines.study import condition_checks
+from slt_jax.pipelines.sweep import training_status
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -234,9 +237,6 @@ def test_the_page_renders_with_its_figures_in_chromium(report, tmp_path):
 
 
 def test_the_report_shows_the_study_once_it_has_run(report):
-    from slt_jax.pipelines.reproduce import render_html, render_markdown
-    from slt_jax.pipelines.study import condition_checks
-
     summary = json.loads((report / "summary.json").read_text())
     assert summary["study"] is None and "Not run yet: `slt-jax study --out OUT/study`" in render_markdown(summary)
     rows = [{"exact_match": 0.7, "forced_diagonality": -0.2, "analysis": analysis(0.9)},

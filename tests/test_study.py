@@ -16,7 +16,8 @@ import pytest
 from slt_jax import data
 from slt_jax.analysis import heads
 from slt_jax.config import DataConfig
-from slt_jax.pipelines.study import CELLS_BY_NAME, Cell, study
+from slt_jax.pipelines.designs import CELLS_BY_NAME, Cell
+from slt_jax.pipelines.study import study
 from slt_jax.synth.corpus import write_corpus
 from slt_jax.synth.presets import PRESETS
 

@@ -1,2 +1,3 @@
 """Pipelines: jobs built from the core and the analyses (sweep, ablate, study, reproduce,
-translate). Nothing below this layer imports from it."""
+translation), with what they share (designs, claims, tables, page). Nothing below this layer
+imports from it; its sub-commands are in `commands`."""

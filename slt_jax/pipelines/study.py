@@ -23,60 +23,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from slt_jax.analysis import intervals as iv
-from slt_jax.cli_args import add_quiet, add_recipe, add_seed, add_seeds, examples
-from slt_jax.config import STUDY_RECIPE, VARIANTS
-from slt_jax.layout import write_json, write_text
+from slt_jax.analysis.heads import REGIONS, head_scores
+from slt_jax.analysis.report import analyze
+from slt_jax.config import STUDY_RECIPE
+from slt_jax.layout import atomic_path, write_json, write_text
+from slt_jax.pipelines.claims import check_claims, verdict_text
+from slt_jax.pipelines.designs import CELLS, DEFAULT_SEEDS, Cell, cell_config
+from slt_jax.pipelines.sweep import ensure_corpus, seed_dirs, sweep_config, training_status
+from slt_jax.pipelines.tables import markdown_table, mean_interval
+from slt_jax.runs import cached_results
 
-
-@dataclasses.dataclass(frozen=True)
-class Cell:
-    """One trained condition: a corpus, a preset and what it changes from the paper's setting."""
-
-    name: str
-    corpus: str  # a synthetic preset (slt_jax.synth.presets) or a corpus folder
-    config: str  # a model preset (slt_jax.config.PRESETS)
-    factor: str  # what differs from the paper's setting
-    overrides: tuple[str, ...] = ()
-    epochs: int | None = None  # cap; None: early stopping alone
-
-
-# In the order they run: the controls first, then one factor at a time on the paper's corpus.
-LONGER = ("train.patience=100",)
-NORMALISED = VARIANTS["normalised"]
-# The study's dropout masks: docs/findings.md's figures were measured with the keyed hash (and
-# STUDY_RECIPE), so the study keeps both where every other command trains `converge` with Philox.
-STUDY_MASKS = ("model.dropout_rng=hash",)
-SHUFFLED = ("data.shuffle_frames=true",)
-CELLS = (
-    Cell("novel-gloss16", "novel", "gloss16", "corpus: new sentences (model and recipe unchanged)"),
-    Cell("novel-gloss16-patience100", "novel", "gloss16", "corpus: new sentences; patience 100, 110 epochs",
-         LONGER, epochs=110),
-    Cell("novel-gloss16-normalised-patience100", "novel", "gloss16",
-         "positive control: new sentences; patience 100; normalised features", LONGER + NORMALISED),
-    Cell("novel-gloss16-normalised-patience100-shuffled", "novel", "gloss16",
-         "negative control: the positive control with its frames shuffled", LONGER + NORMALISED + SHUFFLED),
-    Cell("novel-gloss64-normalised-patience100", "novel", "gloss64", "positive control at hidden size 64",
-         LONGER + NORMALISED),
-    Cell("novel-text16-normalised-patience100", "novel", "text16", "positive control, target: text, 150 epochs",
-         LONGER + NORMALISED, epochs=150),
-    Cell("small-gloss16", "small", "gloss16", "none: the paper's setting"),
-    Cell("small-gloss16-1epoch", "small", "gloss16", "training length: 1 epoch (nearly untrained)", epochs=1),
-    Cell("small-gloss16-50epochs", "small", "gloss16", "training length: 50 epochs", epochs=50),
-    Cell("small-gloss64", "small", "gloss64", "hidden size 64"),
-    Cell("small-text16", "small", "text16", "target: text"),
-    Cell("small-gloss16-normalised", "small", "gloss16", "features: normalised", NORMALISED),
-    Cell("small-gloss32", "small", "gloss32", "hidden size 32"),
-)
-CELLS_BY_NAME = {c.name: c for c in CELLS}
-
-# The six checks (reproduce.CLAIMS) per condition: which cell plays each config they compare.
+# The six checks (claims.CLAIMS) per condition: which cell plays each config they compare.
 CONDITIONS = {
     "paper's setting (small)": {"gloss16": "small-gloss16", "gloss64": "small-gloss64", "text16": "small-text16"},
     "small, 1 epoch": {"gloss16": "small-gloss16-1epoch"},
@@ -116,22 +80,9 @@ SIGN_COLUMNS = (
 )
 
 
-def cell_config(cell: Cell, recipe: str | None, seed: int):
-    """A cell's config: the main job's (`reproduce.run_config`) with the study's masks and the cell's changes."""
-    from slt_jax.pipelines.reproduce import run_config
-
-    return run_config(cell.config, recipe, seed, cell.epochs, STUDY_MASKS + cell.overrides)
-
-
 def run_cell(cell: Cell, out: Path, seeds: int, recipe: str | None, seed: int, progress: bool) -> list[dict]:
     """Trains, evaluates and analyses one cell; returns per seed its values of the table columns
     and more (its whole analysis.json under "analysis")."""
-    from slt_jax.analysis.heads import head_scores
-    from slt_jax.analysis.report import analyze
-    from slt_jax.pipelines.reproduce import ensure_corpus, training_status
-    from slt_jax.pipelines.sweep import seed_dirs, sweep_config
-    from slt_jax.train import cached_results
-
     corpus = ensure_corpus(cell.corpus, out, seed, progress)
     config = cell_config(cell, recipe, seed)
     scores = sweep_config(config, corpus, out / cell.name, seeds, "test", progress)
@@ -168,45 +119,32 @@ def _row(scores: dict, status: dict, analysis: dict, heads: dict) -> dict:
     return row
 
 
-def _over_seeds(values, digits: int) -> str:
-    """"mean [95% t-interval]" of the known values, "–" without any."""
-    known = [v for v in values if v is not None and np.isfinite(v)]
-    return iv.format_interval(np.mean(known), iv.seed_interval(known), digits) if known else "–"
-
-
 def cell_table(results: dict[str, list[dict]], columns, factors: dict[str, str] | None = None) -> str:
     """Markdown: per cell (and what it changes, given `factors`) its seeds and each column's
     mean [95% interval] over seeds."""
-    changed = "changed | " if factors else ""
-    lines = [f"| cell | {changed}seeds | " + " | ".join(t for _, t in columns) + " |",
-             "|---|" + "---|" * (bool(factors) + 1 + len(columns))]
+    table = [["cell", *(["changed"] if factors else []), "seeds", *(title for _, title in columns)]]
     for name, rows in results.items():
-        cells = [_over_seeds([r.get(key) for r in rows], 0 if key == "best_epoch" else 2) for key, _ in columns]
-        factor = f"{factors.get(name, '')} | " if factors else ""
-        lines.append(f"| {name} | {factor}{len(rows)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        cells = [mean_interval([r.get(key) for r in rows], 0 if key == "best_epoch" else 2) for key, _ in columns]
+        table.append([name, *([factors.get(name, "")] if factors else []), str(len(rows)), *cells])
+    return markdown_table(table)
 
 
 def regions_table(results: dict[str, list[dict]]) -> str:
     """Markdown: per cell, the share of the first and the last gloss's attention (teacher-forced,
     heads averaged) on each region of the video, mean over seeds, beside the share of frames."""
-    from slt_jax.analysis.heads import REGIONS
-
-    lines = ["| cell | gloss | " + " | ".join(REGIONS) + " |", "|---|---|" + "---|" * len(REGIONS)]
+    table = [["cell", "gloss", *REGIONS]]
     for name, rows in results.items():
-        known = [r["regions"] for r in rows if r.get("regions")]
+        measured = [r["regions"] for r in rows if r.get("regions")]
         for which in ("first", "last", "frames"):
-            values = [k[which] for k in known if k.get(which)]
+            values = [m[which] for m in measured if m.get(which)]
             if values:
                 cells = [f"{np.mean([v[region] for v in values]):.2f}" for region in REGIONS]
-                lines.append(f"| {name} | {which if which != 'frames' else '(share of frames)'} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+                table.append([name, which if which != "frames" else "(share of frames)", *cells])
+    return markdown_table(table)
 
 
 def condition_checks(results: dict[str, list[dict]]) -> dict[str, list[dict]]:
-    """The paper's six checks (reproduce.check_claims) in each condition whose cells have run."""
-    from slt_jax.pipelines.reproduce import check_claims
-
+    """The paper's six checks (claims.check_claims) in each condition whose cells have run."""
     checks = {}
     for condition, roles in CONDITIONS.items():
         analyses = {role: [r["analysis"] for r in results[cell]] for role, cell in roles.items() if cell in results}
@@ -217,16 +155,14 @@ def condition_checks(results: dict[str, list[dict]]) -> dict[str, list[dict]]:
 
 def checks_table(checks: dict[str, list[dict]]) -> str:
     """Markdown: one row per condition, one column per conclusion: mean [95% interval] and verdict."""
-    lines = ["| condition | " + " | ".join(f"{i}" for i in range(1, 7)) + " |", "|---|" + "---|" * 6]
+    table = [["condition", *(str(i) for i in range(1, 7))]]
     for condition, claims in checks.items():
-        lines.append(f"| {condition} | " + " | ".join(_check_cell(c) for c in claims) + " |")
-    return "\n".join(lines) + "\n"
+        table.append([condition, *(_check_cell(c) for c in claims)])
+    return markdown_table(table)
 
 
 def _check_cell(check: dict) -> str:
     """The interval the verdict rests on (the seeds', else the test samples'), then the verdict."""
-    from slt_jax.pipelines.reproduce import verdict_text
-
     if check["mean"] is None:
         return "–"
     interval = check.get("seed_interval") or check.get("bootstrap_interval")
@@ -236,10 +172,6 @@ def _check_cell(check: dict) -> str:
 def plot(results: dict[str, list[dict]], path: Path) -> None:
     """study.png: per cell, each seed's exact match, forced diagonality (with the best head and
     its null) and alignment accuracy."""
-    from matplotlib.figure import Figure
-
-    from slt_jax.layout import atomic_path
-
     panels = (("exact_match", "test exact match"), ("forced_diagonality", "diagonality (heads averaged, forced)"),
               ("best_head", "best single head's diagonality"), ("alignment_accuracy", "alignment accuracy (forced)"))
     names = list(results)
@@ -265,8 +197,8 @@ def plot(results: dict[str, list[dict]], path: Path) -> None:
         fig.savefig(tmp, dpi=110, format="png")
 
 
-def study(out, cells: Sequence[Cell] = CELLS, seeds: int = 3, recipe: str | None = STUDY_RECIPE, seed: int = 0,
-          progress: bool = True) -> dict:
+def study(out, cells: Sequence[Cell] = CELLS, seeds: int = DEFAULT_SEEDS, recipe: str | None = STUDY_RECIPE,
+          seed: int = 0, progress: bool = True) -> dict:
     """Runs the cells in order into `out`, rewriting study.json / study.md / study.png after each.
 
     Args:
@@ -316,36 +248,6 @@ def render_markdown(summary: dict) -> str:
     for title, table in study_tables(summary):
         parts += [f"## {title}\n", table]
     return "\n".join(parts + ["![study](study.png)\n"])
-
-
-def add_commands(subparsers) -> None:
-    p = subparsers.add_parser(
-        "study", help="when does attention align? positive/negative controls and one-factor changes, with seeds",
-        description="Train and analyse the study's cells (docs/findings.md): the paper's setting on the "
-        "repeated-sentence corpus, one factor changed at a time (training length, hidden size, target, "
-        "features), and the positive control (`novel`: no held-out sentence occurs in training). Writes "
-        "OUT/study.md, study.json and study.png after each cell; run it again to reuse finished cells. "
-        f"Cells, in order: {', '.join(CELLS_BY_NAME)}.",
-        **examples("slt-jax study --out out/study", "slt-jax study --out out/study --cells small-gloss16,novel-gloss16 --seeds 2"))
-    p.add_argument("--out", required=True, help="the study's folder (give `reproduce --out`'s OUT/study to "
-                   "add the study to that report)")
-    p.add_argument("--cells", default=",".join(CELLS_BY_NAME), help="comma-separated cells (default: all)")
-    add_seeds(p, per="cell")
-    add_recipe(p, default=STUDY_RECIPE, why=", with hash dropout masks, not the other commands' converge with "
-               "philox: docs/findings.md's figures were measured so")
-    add_seed(p, help="seed of the corpora and of each cell's first model (default: %(default)s)")
-    add_quiet(p)
-    p.set_defaults(run=_study, resolve_configs=lambda args: [cell_config(CELLS_BY_NAME[c], args.recipe, args.seed)
-                                                      for c in args.cells.split(",")])
-
-
-def _study(args) -> None:
-    unknown = [c for c in args.cells.split(",") if c not in CELLS_BY_NAME]
-    if unknown:
-        raise SystemExit(f"slt-jax study: unknown cell(s) {', '.join(unknown)}; choose from {', '.join(CELLS_BY_NAME)}")
-    summary = study(args.out, [CELLS_BY_NAME[c] for c in args.cells.split(",")], args.seeds, args.recipe, args.seed, progress=not args.quiet)
-    print(render_markdown(summary))
-    print(f"study: {os.path.join(args.out, 'study.md')}")
 
 
 def load_study(folder) -> dict | None:

@@ -23,14 +23,16 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from slt_jax import data, extract
+from slt_jax.analysis import viewer
 from slt_jax.config import BOS, EOS, PAD, DataConfig
 from slt_jax.decode import token_probabilities
 from slt_jax.evaluate import decode_batches
 from slt_jax.layout import LayoutError, read_pose_file, write_json, write_text
 from slt_jax.prepare.pose_file import read_holistic
-from slt_jax.train import Run, load_run
+from slt_jax.runs import Run, load_run
 
 POSE_FILES = (".npy", ".pose")
 log = logging.getLogger(__name__)
@@ -97,8 +99,6 @@ def read_clip(source: extract.Source, tracker: extract.Tracker | None) -> Clip:
 def read_clips(sources: Sequence[extract.Source], model: str | None = None, progress: bool = False) -> list[Clip]:
     """Every input's keypoints, with one Holistic tracker for the videos and frames (made only if
     there are some; `model` as `extract.extract`'s)."""
-    from tqdm import tqdm
-
     tracker = None
     if any(s.kind in ("video", "images") for s in sources):
         extract.resolve_backend(model)  # says how to install mediapipe where it is missing
@@ -189,8 +189,6 @@ def translations_json(run: Run, translations: Sequence[Translation], method: str
 
 def write_view(run: Run, clips: Sequence[Clip], out: Path) -> Path:
     """Writes the attention viewer page of clips without a reference; returns its path."""
-    from slt_jax.analysis import viewer
-
     poses = {c.id: c.pose for c in clips}
     fps = next((c.fps for c in clips if c.fps), 30.0)  # the page plays at one rate: the first clip's
     page = viewer.page_data(run, clip_examples(clips, run.config.data), poses.__getitem__, None,
