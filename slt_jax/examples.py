@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from slt_jax import features
 from slt_jax.config import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, DataConfig
@@ -141,7 +142,5 @@ def read_examples(root: str | os.PathLike, split: str, config: DataConfig, vocab
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
         loaded = pool.map(load, samples)
         if progress:
-            from tqdm import tqdm
-
             loaded = tqdm(loaded, total=len(samples), desc=f"load {split}", unit="sample", leave=False)
         return list(loaded)

@@ -18,7 +18,8 @@ from slt_jax import cli
 from slt_jax.layout import LayoutError, load_pose, read_annotations, read_metadata, save_pose, write_json
 from slt_jax.prepare.corpus import REPORT
 from slt_jax.prepare.phoenix import prepare_phoenix
-from slt_jax.prepare.table import HELD_OUT_SHARE, assign_splits, prepare_csv
+from slt_jax.prepare.corpus import HELD_OUT_SHARE, assign_splits
+from slt_jax.prepare.table import prepare_csv
 
 # Also run in .venv-extract, where users extract and then prepare.
 pytestmark = pytest.mark.extract_env

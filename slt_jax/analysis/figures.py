@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from slt_jax.layout import LANDMARK_GROUPS, N_LANDMARKS
+from slt_jax.synth.render import draw_frame
 
 ATTENTION_CMAP = "magma"
 DIFFERENCE_CMAP = "coolwarm"
@@ -37,8 +38,6 @@ def pose_points(features_F: np.ndarray, groups: Sequence[str], use_3d: bool = Fa
 
 def draw_pose(ax, xy: np.ndarray) -> None:
     """A stick figure of (543, 2) normalised landmarks (y down), with the synth renderer's style."""
-    from slt_jax.synth.render import draw_frame
-
     draw_frame(ax, xy)
     upper = np.r_[0:23, LANDMARK_GROUPS["left_hand"][0]:N_LANDMARKS]  # frame the head, arms and hands, not the legs
     real = xy[upper][~np.isnan(xy[upper]).any(1)]

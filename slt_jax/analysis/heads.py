@@ -20,9 +20,13 @@ samples with two glosses or more.
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
+from slt_jax import data
 from slt_jax.analysis import alignment as al
+from slt_jax.analysis.record import extract_attention
+from slt_jax.runs import load_run
 
 REGIONS = ("before", "sign", "between", "after")
 
@@ -148,12 +152,6 @@ def head_scores(workdir, split: str = "test", data_dir=None, permutations: int =
     sign with the frames' content removed (`without_content`): what survives it comes from
     positions, not from the signs.
     """
-    import jax
-
-    from slt_jax import data
-    from slt_jax.analysis.record import extract_attention
-    from slt_jax.train import load_run
-
     run = load_run(workdir)
     examples = data.load_examples(data_dir or run.data_dir, split, run.config.data, run.vocab)
     parts = []

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct, traverse_util
 
+from slt_jax import data
 from slt_jax.config import BOS, EOS, PAD, ModelConfig
 from slt_jax.decode import most_probable
 from slt_jax.model import Transformer
@@ -160,8 +161,6 @@ def pad_frames(batch: dict, length: int) -> dict:
 def split_length(examples, config) -> int:
     """The frame length to pad every batch of a split to (`pad_frames`): the split's longest length
     bucket when the frame convolutions are pointwise, else 0 (each batch keeps its own)."""
-    from slt_jax import data
-
     if config.model.kernel_size != 1:
         return 0
     return max(data.bucket_length(len(ex.frames), config.data) for ex in examples)

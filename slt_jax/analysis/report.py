@@ -66,6 +66,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
 from slt_jax import data, features
 from slt_jax.analysis import alignment as al
@@ -76,7 +77,7 @@ from slt_jax.analysis.record import AttentionRecord, extract_attention, pad_fram
 from slt_jax.config import EOS, PAD
 from slt_jax.layout import write_json
 from slt_jax.metrics import wer
-from slt_jax.train import load_run
+from slt_jax.runs import load_run
 
 ALIGNMENT_KEYS = ("diagonality", "diagonal_mass", "monotonicity", "window_mass", "n_peaks")
 # What attention with no relation to the signs scores (the span-based chance levels depend on the
@@ -223,8 +224,6 @@ def analyze(workdir, split: str = "test", out=None, sample_id: str | None = None
         and write analysis.json in; analyze then returns a Future of the scalars at once, and the
         caller's next analysis computes while these figures are drawn (reproduce does this).
     """
-    from tqdm import tqdm
-
     run = load_run(workdir)
     config = run.config
     data_dir = data_dir or run.data_dir

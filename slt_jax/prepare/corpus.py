@@ -1,4 +1,5 @@
-"""Writing a converted corpus all at once, and the report of what a preparation left out."""
+"""Writing a converted corpus all at once, the report of what a preparation left out, and
+signer-independent splits for corpora that come without any."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
+
+import numpy as np
 
 from slt_jax.layout import LayoutError, write_json
 
 REPORT = "prepare_report.json"
+HELD_OUT_SHARE = 0.1  # without a split column, test and then val get whole signers until each has this share
 
 
 @contextlib.contextmanager
@@ -68,3 +72,28 @@ class Report:
 
     def write(self, root: str | os.PathLike) -> None:
         write_json(Path(root) / REPORT, self.to_json())
+
+
+def assign_splits(samples_per_signer: Mapping[str, int], seed: int = 0, share: float = HELD_OUT_SHARE) -> dict[str, str]:
+    """signer -> split, holding whole signers out of training.
+
+    In a seeded random order, signers go to test until it holds at least `share` of the samples,
+    then to val likewise; the rest train. Each split gets at least one signer.
+
+    Raises:
+      LayoutError: fewer than three signers.
+    """
+    signers = sorted(samples_per_signer)
+    if len(signers) < 3:
+        raise LayoutError(f"{len(signers)} signer(s): holding whole signers out for val and test needs at "
+                          "least 3; give the table a split column")
+    pool = [signers[i] for i in np.random.default_rng(seed).permutation(len(signers))]
+    target = share * sum(samples_per_signer.values())
+    splits = {}
+    for split, keep in (("test", 2), ("val", 1)):  # keep: the signers the later splits need
+        held = 0
+        while held < target and len(pool) > keep:
+            signer = pool.pop(0)
+            splits[signer] = split
+            held += samples_per_signer[signer]
+    return splits | dict.fromkeys(pool, "train")

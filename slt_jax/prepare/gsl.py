@@ -20,6 +20,8 @@ import os
 import re
 from pathlib import Path
 
+from tqdm import tqdm
+
 from slt_jax.extract import read_manifest
 from slt_jax.layout import LayoutError, Sample, load_pose, save_pose, write_annotations, write_metadata
 from slt_jax.prepare.corpus import Report, staged_corpus
@@ -147,8 +149,6 @@ def prepare_gsl(annotations: str | os.PathLike, keypoints: str | os.PathLike, ou
         report.add("in annotations.csv but no split file", f"{texts[key].where}: {key}")
     if not chosen:
         raise LayoutError(f"{annotations}: no {protocol.upper()} sample has keypoints in {keypoints}")
-
-    from tqdm import tqdm
 
     with staged_corpus(out) as root:
         for sample, pose_id in tqdm(chosen, desc="poses", unit="sample", disable=not progress):

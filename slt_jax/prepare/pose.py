@@ -7,6 +7,8 @@ import io
 import os
 from pathlib import Path
 
+from tqdm import tqdm
+
 from slt_jax.layout import COLUMNS, SPLITS, LayoutError, Sample, save_pose, write_annotations, write_metadata
 from slt_jax.prepare.corpus import Report, staged_corpus
 from slt_jax.prepare.pose_file import read_holistic
@@ -75,8 +77,6 @@ def prepare_pose(poses: str | os.PathLike, annotations: str | os.PathLike, out: 
         report.add(".pose file without annotation", str(files[stem]))
     if not chosen:
         raise LayoutError(f"{annotations}: none of its ids has a .pose file in {poses}")
-
-    from tqdm import tqdm
 
     fps = {}
     with staged_corpus(out) as root:

@@ -31,17 +31,17 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from slt_jax.extract import read_manifest
 from slt_jax.layout import LayoutError, Sample, read_pose_file, save_pose, write_annotations, write_metadata
-from slt_jax.prepare.corpus import Report, staged_corpus
+from slt_jax.prepare.corpus import HELD_OUT_SHARE, Report, assign_splits, staged_corpus
 from slt_jax.prepare.pose_file import read_holistic
 
 SPAN_UNITS = ("frames", "seconds")
 SPLIT_NAMES = {"train": "train", "val": "val", "dev": "val", "test": "test"}
 SPAN_COLUMNS = ("gloss_start", "gloss_end")
 DELIMITERS = ",\t;|"
-HELD_OUT_SHARE = 0.1  # without a split column, test and then val get whole signers until each has this share
 KEYPOINT_SUFFIXES = (".npy", ".pose")
 
 Times = tuple[tuple[float, float], ...]
@@ -272,34 +272,6 @@ def clip_spans(times: Times, unit: str, fps: float | None, n_frames: int) -> tup
     return spans
 
 
-# --- splits ----------------------------------------------------------------------------------
-
-
-def assign_splits(samples_per_signer: Mapping[str, int], seed: int = 0, share: float = HELD_OUT_SHARE) -> dict[str, str]:
-    """signer -> split, holding whole signers out of training.
-
-    In a seeded random order, signers go to test until it holds at least `share` of the samples,
-    then to val likewise; the rest train. Each split gets at least one signer.
-
-    Raises:
-      LayoutError: fewer than three signers.
-    """
-    signers = sorted(samples_per_signer)
-    if len(signers) < 3:
-        raise LayoutError(f"{len(signers)} signer(s): holding whole signers out for val and test needs at "
-                          "least 3; give the table a split column")
-    pool = [signers[i] for i in np.random.default_rng(seed).permutation(len(signers))]
-    target = share * sum(samples_per_signer.values())
-    splits = {}
-    for split, keep in (("test", 2), ("val", 1)):  # keep: the signers the later splits need
-        held = 0
-        while held < target and len(pool) > keep:
-            signer = pool.pop(0)
-            splits[signer] = split
-            held += samples_per_signer[signer]
-    return splits | dict.fromkeys(pool, "train")
-
-
 # --- the corpus ------------------------------------------------------------------------------
 
 
@@ -328,8 +300,6 @@ def write_entries(entries: Iterable[Entry], keypoints: str | os.PathLike, out: s
         raise LayoutError(f"unknown span unit {span_unit!r}; choose from {', '.join(SPAN_UNITS)}")
     root, index = index_keypoints(keypoints)
     manifest = read_manifest(keypoints)["files"]
-    from tqdm import tqdm
-
     samples, rates, named, first = [], {}, set(), {}
     with staged_corpus(out) as staging:
         for e in tqdm(list(entries), desc="poses", unit="clip", disable=not progress):

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from slt_jax import layout
 from slt_jax.synth import language, lexicon, motion, signer as signers
@@ -194,8 +195,6 @@ def write_corpus(root: str | os.PathLike, preset: Preset, seed: int = 0, workers
     Returns:
       The world the corpus was drawn from.
     """
-    from tqdm import tqdm
-
     root = Path(root)
     world = build_world(preset, seed)
     _check_target(root, world)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import textwrap
 
 import numpy as np
 
@@ -118,8 +119,6 @@ def strip(rows: list[Sequence], out: str | os.PathLike, frames: int = 8, dpi: in
 def animation(seq: Sequence, out: str | os.PathLike, fps: float = 30.0, dpi: int = 80) -> None:
     """Saves an animated GIF of the sequence: the current caption above the figure, or the
     title where the sequence has no captions."""
-    import textwrap
-
     import matplotlib
 
     matplotlib.use("Agg")
