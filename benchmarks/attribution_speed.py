@@ -19,7 +19,7 @@ import jax
 from slt_jax import data, features
 from slt_jax.analysis import attribution as at
 from slt_jax.layout import write_json
-from slt_jax.train import load_run
+from slt_jax.runs import load_run
 
 
 def timed(fn, repeats: int) -> dict:

@@ -41,7 +41,8 @@ from slt_jax.config import Config, get_config
 from slt_jax.decode import beam_search, greedy_decode
 from slt_jax.hostmem import reuse_freed_memory
 from slt_jax.model import Transformer
-from slt_jax.train import TrainState, init_params, make_train_step, model_inputs, resolve, train_step_fn
+from slt_jax.runs import init_params, resolve
+from slt_jax.train import TrainState, make_train_step, model_inputs, train_step_fn
 
 try:
     import torch

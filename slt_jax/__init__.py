@@ -14,7 +14,7 @@ _EXPORTS = {
     "TrainConfig": "slt_jax.config",
     "Transformer": "slt_jax.model",
     "extract_attention": "slt_jax.analysis.record",
-    "load_run": "slt_jax.train",
+    "load_run": "slt_jax.runs",
     "reuse_freed_memory": "slt_jax.hostmem",
     "run_with_cache": "slt_jax.analysis.record",
     "translate": "slt_jax.pipelines.translation",

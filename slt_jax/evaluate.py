@@ -13,7 +13,8 @@ from slt_jax import data
 from slt_jax.decode import beam_search, greedy_decode
 from slt_jax.layout import write_json, write_text
 from slt_jax.metrics import translation_metrics
-from slt_jax.train import Run, batch_sharding, load_run, model_inputs, replicated
+from slt_jax.runs import Run, load_run
+from slt_jax.train import batch_sharding, model_inputs, replicated
 
 
 def decode_batches(run: Run, examples: list[data.Example], method: str = "greedy", beam: int = 32,

@@ -1,115 +1,32 @@
-"""Training: a pure train step jitted once per bucket shape, early stopping, Orbax checkpoints.
-
-A workdir holds everything a run needs and produces:
-
-  config.json      the resolved Config (vocabulary size and feature count filled in)
-  vocab.json       the target vocabulary, fitted on the train split
-  run.json         where the data came from, and its longest training target (`length_bound`)
-  checkpoints/latest/<epoch>/   state + loop bookkeeping, for resuming
-  checkpoints/best/<epoch>/     the parameters with the best `train.best_metric`
-  metrics.jsonl    one line per epoch (losses, accuracies, speed, stopped_early)
-"""
+"""Training: the pure steps jitted once per bucket shape, the optimiser, sharding, early stopping, `fit`."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
-import logging
-import math
 import time
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
-from flax import serialization, struct
+from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm import tqdm
 
 from slt_jax import data
-from slt_jax.config import PAD, Config, DataConfig, load_config, save_config
-from slt_jax.layout import LayoutError, read_annotations, write_json, write_text
+from slt_jax.config import PAD, Config
 from slt_jax.model import Transformer
+from slt_jax.runs import Checkpoints, init_params, log_epoch, open_run, truncate_metrics, write_run
 
 MODEL_INPUTS = ("frames", "frame_mask", "decoder_input", "target", "sample_mask")
-log = logging.getLogger(__name__)
 
 
 class TrainState(struct.PyTreeNode):
     step: jax.Array
     params: Any
     opt_state: Any
-
-
-class Run(NamedTuple):
-    """A trained run as `load_run` returns it."""
-
-    config: Config
-    vocab: data.Vocab
-    params: Any
-    workdir: Path
-    epoch: int  # the epoch the parameters come from
-
-    @property
-    def model(self) -> Transformer:
-        return Transformer(self.config.model)
-
-    @property
-    def data_dir(self) -> Path:
-        """The corpus the run was trained on."""
-        return Path(self._facts["data"])
-
-    @property
-    def length_bound(self) -> int:
-        """The most tokens a translation may hold (`length_bound`), from the longest training target
-        that run.json records; a run trained before it did measures its corpus, or, without the
-        corpus, keeps the decoder's `data.max_tokens` positions."""
-        longest = self._facts.get("longest_target")
-        if longest is None:
-            try:
-                longest = longest_target(self.data_dir, self.config.data)
-            except LayoutError as e:
-                log.warning("%s: no longest_target in run.json and %s; decoding up to data.max_tokens",
-                            self.workdir, e)
-                return self.config.data.max_tokens
-        return length_bound(longest, self.config.data.max_tokens)
-
-    @property
-    def _facts(self) -> dict:
-        return json.loads((self.workdir / "run.json").read_text())
-
-
-def longest_target(data_dir, config: DataConfig) -> int:
-    """The token count of the longest target in a corpus's train split."""
-    return max(len(data.target_sentence(s, config).split()) for s in read_annotations(data_dir) if s.split == "train")
-
-
-def length_bound(longest: int, max_tokens: int) -> int:
-    """The most tokens a translation may hold, <eos> included: the longest training target plus a
-    tenth of it (at least one token), within the decoder's `max_tokens` positions. A translation that
-    reaches it without <eos> (a model looping on one gloss) is cut there; repeats within it stay."""
-    return min(longest + max(1, math.ceil(longest / 10)), max_tokens)
-
-
-def resolve(config: Config, vocab: data.Vocab) -> Config:
-    """Fills in what the data decides: vocabulary size, feature count, positional table length."""
-    model = dataclasses.replace(
-        config.model,
-        vocab_size=len(vocab),
-        n_features=config.data.n_features,
-        max_len=max(config.model.max_len, config.data.max_frames, config.data.max_tokens),
-    )
-    return config.replace(model=model)
-
-
-def init_params(config: Config, rng: jax.Array):
-    model = Transformer(config.model)
-    frames = jnp.zeros((1, config.data.buckets[0], config.model.n_features))
-    tokens = jnp.zeros((1, config.data.max_tokens), jnp.int32)
-    return model.init(rng, frames, frames[..., 0] == 0, tokens)["params"]
 
 
 def learning_rate_schedule(tc) -> optax.Schedule:
@@ -278,108 +195,6 @@ class Stopping:
         return dataclasses.replace(fresh, **{k: np.asarray(d[k], v.dtype) for k, v in vars(fresh).items()})
 
 
-class Checkpoints:
-    """The latest training state (to resume) and the best parameters, each an Orbax manager."""
-
-    def __init__(self, directory: Path):
-        def manager(name):
-            options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True,
-                                                   enable_async_checkpointing=False)
-            return ocp.CheckpointManager(directory.absolute() / name, options=options)
-
-        self.latest, self.best = manager("latest"), manager("best")
-
-    def save_latest(self, epoch: int, state: TrainState, loop: dict) -> None:
-        self.latest.save(epoch, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(serialization.to_state_dict(state)),
-            loop=ocp.args.JsonSave(loop)))
-
-    def save_best(self, epoch: int, params) -> None:
-        self.best.save(epoch, args=ocp.args.Composite(params=ocp.args.StandardSave(params)))
-
-    def restore_latest(self, template: TrainState) -> tuple[TrainState, dict] | None:
-        epoch = self.latest.latest_step()
-        if epoch is None:
-            return None
-        restored = _restore(self.latest, epoch, ocp.args.Composite(
-            state=ocp.args.StandardRestore(serialization.to_state_dict(template)),
-            loop=ocp.args.JsonRestore()))
-        return serialization.from_state_dict(template, restored["state"]), dict(restored["loop"])
-
-    def restore_params(self, template) -> tuple[Any, int]:
-        """The best parameters (the first epoch always saves some) and their epoch."""
-        epoch = self.best.latest_step()
-        if epoch is None:
-            raise LayoutError(f"{self.best.directory}: no checkpoint to load; train first")
-        return _restore(self.best, epoch, ocp.args.Composite(params=ocp.args.StandardRestore(template)))["params"], epoch
-
-    def close(self) -> None:
-        self.latest.close()
-        self.best.close()
-
-
-def _restore(manager: ocp.CheckpointManager, epoch: int, args) -> Any:
-    try:
-        return manager.restore(epoch, args=args)
-    except (ValueError, KeyError) as e:  # Orbax's shape or structure mismatch
-        detail = str(e).splitlines()[0].split(". ")[0].rstrip(":")  # not Orbax's advice to pad or truncate
-        raise LayoutError(f"{manager.directory / str(epoch)}: a checkpoint that does not fit the run's "
-                          f"config.json (from another config?): {detail}") from None
-
-
-def _open_run(workdir: Path, config: Config, data_dir: Path,
-              vocab: data.Vocab | None = None) -> tuple[Config, data.Vocab]:
-    """The resolved config and vocabulary of a run folder: those it holds, checked to be the same
-    run, or new ones. Writes nothing, so a run that fails on its data leaves no folder behind."""
-    config_path = workdir / "config.json"
-    if config_path.exists():
-        vocab = data.Vocab.load(workdir / "vocab.json")
-        saved, wanted = load_config(config_path), resolve(config, vocab)
-        ignore_epochs = lambda c: c.replace(train=dataclasses.replace(c.train, max_epochs=0))
-        if ignore_epochs(saved) != ignore_epochs(wanted):
-            raise LayoutError(f"{config_path}: the workdir holds a run with another config "
-                              f"({saved.name}); resume it with the same settings or use a new workdir")
-        return wanted, vocab
-    vocab = vocab or data.fit_vocab(data_dir, config.data)
-    return resolve(config, vocab), vocab
-
-
-def _write_run(workdir: Path, config: Config, vocab: data.Vocab, data_dir: Path) -> None:
-    """Writes a new run folder; config.json goes last, as it marks a folder that holds a run."""
-    if (workdir / "config.json").exists():
-        return
-    workdir.mkdir(parents=True, exist_ok=True)
-    vocab.save(workdir / "vocab.json")
-    write_json(workdir / "run.json", {"data": str(data_dir.absolute()),
-                                      "longest_target": longest_target(data_dir, config.data)})
-    save_config(workdir / "config.json", config)
-
-
-def _logged_epoch(line: str) -> float:
-    """The epoch of a metrics.jsonl line; infinite for a line torn by a kill mid-write."""
-    try:
-        return json.loads(line)["epoch"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        return math.inf
-
-
-def _truncate_metrics(path: Path, last_epoch: int) -> None:
-    """Drops log lines of epochs after the restored checkpoint (they will be redone)."""
-    if path.exists():
-        lines = path.read_text().splitlines()
-        kept = [l for l in lines if _logged_epoch(l) <= last_epoch]
-        if len(kept) < len(lines):  # rewriting an unchanged log would make it look newer
-            write_text(path, "".join(l + "\n" for l in kept))
-
-
-def _log_epoch(path: Path, record: dict) -> None:
-    """Appends an epoch's line to metrics.jsonl; with several processes (one workdir on shared
-    storage), process 0 alone writes."""
-    if jax.process_index() == 0:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-
-
 def first_non_finite_step(losses, last_step: int) -> int:
     """The step whose loss was the first non-finite one, from an epoch's per-step losses (each a
     scalar or per-seed array) and the step count at its end."""
@@ -400,6 +215,66 @@ def _seed_state(config: Config, optimizer, seed: int) -> tuple[TrainState, jax.A
     return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params)), dropout_root
 
 
+def _prepare(config: Config, data_dir: Path, workdir: Path, run_dirs: list[Path], seeds: list[int],
+             progress: bool) -> tuple[Config, list, list]:
+    """The resolved config and the train and val examples; the shared and per-seed run folders are
+    written once the data has loaded."""
+    config, vocab = open_run(workdir, config, data_dir)
+    runs = [(run_dir, open_run(run_dir, config.replace(train=dataclasses.replace(config.train, seed=seed)), data_dir,
+                               vocab)[0]) for run_dir, seed in zip(run_dirs, seeds)]
+    train_examples = data.load_examples(data_dir, "train", config.data, vocab, progress)
+    val_examples = data.load_examples(data_dir, "val", config.data, vocab, progress)
+    for run_dir, run_config in [(workdir, config), *runs]:
+        write_run(run_dir, run_config, vocab, data_dir)
+    return config, train_examples, val_examples
+
+
+def _start(config: Config, optimizer, seeds: list[int],
+           checkpoints: Checkpoints) -> tuple[TrainState, jax.Array, int, Stopping]:
+    """The seeds' states and dropout roots stacked, the last finished epoch and the stopping
+    bookkeeping: restored from `checkpoints/latest` when it holds an epoch, else fresh."""
+    stack = lambda *xs: jax.tree.map(lambda *leaves: jnp.stack(leaves), *xs)
+    state, dropout_roots = stack(*(_seed_state(config, optimizer, seed) for seed in seeds))
+    restored = checkpoints.restore_latest(state)
+    if restored is None:
+        return state, dropout_roots, 0, Stopping.start(len(seeds))
+    state, loop = restored
+    return state, dropout_roots, loop["epoch"], Stopping.from_json(loop["stopping"])
+
+
+def _train_epoch(train_step: Callable, state: TrainState, dropout_roots: jax.Array, examples: list,
+                 config: Config, epoch: int, sharding: NamedSharding | None,
+                 workdir: Path) -> tuple[TrainState, dict]:
+    """One epoch's steps, batches in the order `train.seed` and the epoch give; returns the state
+    after them and the mean training loss and accuracy. A non-finite loss stops training."""
+    rng = np.random.default_rng([config.train.seed, epoch])
+    sums = []
+    for batch in data.make_batches(examples, config.data, config.train.batch_size, rng):
+        state, step_sums = train_step(state, model_inputs(batch, sharding), dropout_roots)
+        sums.append(step_sums)
+    record = summarise(sums, "train")
+    if not np.all(np.isfinite(record["train_loss"])):
+        step = first_non_finite_step([s["loss_sum"] for s in sums], int(state.step[0]))
+        kept = f"checkpoints/latest keeps epoch {epoch - 1}" if epoch > 1 else "no epoch had finished to keep"
+        raise FloatingPointError(f"{workdir}: non-finite training loss at step {step} (epoch {epoch}); "
+                                 f"stopped, {kept}")
+    return state, record
+
+
+def _validate(eval_step: Callable, params, examples: list, config: Config,
+              sharding: NamedSharding | None) -> dict:
+    """One epoch's validation: mean loss and token accuracy over the val examples."""
+    batches = data.make_batches(examples, config.data, config.train.batch_size)
+    return summarise([eval_step(params, model_inputs(b, sharding)) for b in batches], "val")
+
+
+def _seed_record(k: int, epoch: int, state: TrainState, record: dict, stopping: Stopping,
+                 seconds: float, samples: int) -> dict:
+    """Seed k's metrics.jsonl line for the epoch that took `seconds` to step `samples` examples."""
+    return {"epoch": epoch, "step": int(state.step[k]), **{name: float(values[k]) for name, values in record.items()},
+            "seconds": seconds, "samples_per_s": samples / seconds, "stopped_early": bool(stopping.stopped[k])}
+
+
 def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True) -> list[dict[str, Any]]:
     """Trains one config for several seeds at once, as one vmapped, jit-compiled program.
 
@@ -418,34 +293,19 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
     Returns:
       Per seed: the last epoch's metrics plus `best_epoch`, `best_<best_metric>`, `stopped_early`.
     """
-    from tqdm import tqdm
-
     data_dir, workdir = Path(data_dir), Path(workdir)
     run_dirs = [Path(d) for d in (run_dirs or [workdir])]
-    config, vocab = _open_run(workdir, config, data_dir)
+    seeds = [config.train.seed + k for k in range(len(run_dirs))]
+    config, train_examples, val_examples = _prepare(config, data_dir, workdir, run_dirs, seeds, progress)
     tc = config.train
-    seeds = [tc.seed + k for k in range(len(run_dirs))]
-    runs = [(run_dir, _open_run(run_dir, config.replace(train=dataclasses.replace(tc, seed=seed)), data_dir,
-                                vocab)[0]) for run_dir, seed in zip(run_dirs, seeds)]
-    train_examples = data.load_examples(data_dir, "train", config.data, vocab, progress)
-    val_examples = data.load_examples(data_dir, "val", config.data, vocab, progress)
-    for run_dir, run_config in [(workdir, config), *runs]:
-        _write_run(run_dir, run_config, vocab, data_dir)
-
     model, optimizer = Transformer(config.model), make_optimizer(tc)
-    stack = lambda *xs: jax.tree.map(lambda *leaves: jnp.stack(leaves), *xs)
-    state, dropout_roots = stack(*(_seed_state(config, optimizer, seed) for seed in seeds))
-    epoch, stopping = 0, Stopping.start(len(seeds))
     checkpoints = Checkpoints(workdir / "checkpoints")
-    restored = checkpoints.restore_latest(state)
-    if restored is not None:
-        state, loop = restored
-        epoch, stopping = loop["epoch"], Stopping.from_json(loop["stopping"])
+    state, dropout_roots, epoch, stopping = _start(config, optimizer, seeds, checkpoints)
     sharding = batch_sharding(tc.batch_size)
     state, dropout_roots = replicated(sharding, (state, dropout_roots))
     best_checkpoints = [Checkpoints(d / "checkpoints") for d in run_dirs]
     for run_dir in run_dirs:
-        _truncate_metrics(run_dir / "metrics.jsonl", epoch)
+        truncate_metrics(run_dir / "metrics.jsonl", epoch)
 
     train_step = jax.jit(jax.vmap(train_step_fn(model, optimizer), in_axes=(0, None, 0)), donate_argnums=0)
     eval_step = jax.jit(jax.vmap(eval_step_fn(model), in_axes=(0, None)))
@@ -459,19 +319,9 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
         # more); a stopped seed's state stays as it was when it stopped.
         live = np.flatnonzero(~stopping.stopped)
         live_state, live_roots = jax.tree.map(lambda x: x[live], (state, dropout_roots))
-        rng = np.random.default_rng([tc.seed, epoch])
-        sums = []
-        for batch in data.make_batches(train_examples, config.data, tc.batch_size, rng):
-            live_state, step_sums = train_step(live_state, model_inputs(batch, sharding), live_roots)
-            sums.append(step_sums)
-        record = summarise(sums, "train")
-        if not np.all(np.isfinite(record["train_loss"])):
-            step = first_non_finite_step([s["loss_sum"] for s in sums], int(live_state.step[0]))
-            kept = f"checkpoints/latest keeps epoch {epoch - 1}" if epoch > 1 else "no epoch had finished to keep"
-            raise FloatingPointError(f"{workdir}: non-finite training loss at step {step} (epoch {epoch}); "
-                                     f"stopped, {kept}")
-        val_batches = data.make_batches(val_examples, config.data, tc.batch_size)
-        record |= summarise([eval_step(live_state.params, model_inputs(b, sharding)) for b in val_batches], "val")
+        live_state, record = _train_epoch(train_step, live_state, live_roots, train_examples, config, epoch,
+                                          sharding, workdir)
+        record |= _validate(eval_step, live_state.params, val_examples, config, sharding)
         state = jax.tree.map(lambda full, part: full.at[live].set(part), state, live_state)
         record = {name: _scatter(values, live, len(seeds)) for name, values in record.items()}
         seconds = time.perf_counter() - start
@@ -480,11 +330,8 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
         for k in np.flatnonzero(improved):
             best_checkpoints[k].save_best(epoch, jax.tree.map(lambda x: x[k], state.params))
         for k in live:
-            records[k] = {"epoch": epoch, "step": int(state.step[k]),
-                          **{name: float(values[k]) for name, values in record.items()},
-                          "seconds": seconds, "samples_per_s": len(live) * len(train_examples) / seconds,
-                          "stopped_early": bool(stopping.stopped[k])}
-            _log_epoch(run_dirs[k] / "metrics.jsonl", records[k])
+            records[k] = _seed_record(k, epoch, state, record, stopping, seconds, len(live) * len(train_examples))
+            log_epoch(run_dirs[k] / "metrics.jsonl", records[k])
         checkpoints.save_latest(epoch, state, {"epoch": epoch, "stopping": stopping.to_json()})
         bar.update(1)
         bar.set_postfix(loss=f"{np.nanmean(record['train_loss']):.3f}",
@@ -502,44 +349,3 @@ def train(config: Config, data_dir, workdir, progress: bool = True) -> dict[str,
     """Trains one model until early stopping or `train.max_epochs`, resuming from the latest
     checkpoint in `workdir`; see `fit`."""
     return fit(config, data_dir, workdir, progress=progress)[0]
-
-
-def load_run(workdir) -> Run:
-    """Loads a trained run: its resolved config, vocabulary and best parameters.
-
-    `run.model.apply({"params": run.params}, ...)` or `extract_attention(run.params, batch)`
-    then need nothing else.
-    """
-    workdir = Path(workdir)
-    config_path = workdir / "config.json"
-    if not config_path.is_file():
-        raise LayoutError(f"{config_path}: not a training workdir (config.json missing)")
-    config = load_config(config_path)
-    vocab = data.Vocab.load(workdir / "vocab.json")
-    # Shapes only: an eager init compiles every op of the forward pass, seconds per architecture.
-    # The device is given: without one, Orbax refuses parameters saved from several devices.
-    one_device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    template = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=one_device),
-                            jax.eval_shape(functools.partial(init_params, config), jax.random.key(0)))
-    checkpoints = Checkpoints(workdir / "checkpoints")
-    try:
-        params, epoch = checkpoints.restore_params(template)
-    finally:
-        checkpoints.close()
-    return Run(config, vocab, params, workdir, epoch)
-
-
-def best_epoch(workdir) -> int | None:
-    """The epoch of a run's kept parameters, read off the checkpoint folder without loading it."""
-    best = Path(workdir) / "checkpoints" / "best"
-    epochs = [int(p.name) for p in best.iterdir() if p.name.isdigit()] if best.is_dir() else []
-    return max(epochs, default=None)
-
-
-def cached_results(result_file: Path, workdir) -> dict | None:
-    """A results file (eval_*.json, analysis.json) if it was computed from the run's current best
-    parameters (it carries the epoch of the parameters it scored), else None."""
-    if not result_file.exists():
-        return None
-    results = json.loads(result_file.read_text())
-    return results if results.get("epoch") == best_epoch(workdir) else None

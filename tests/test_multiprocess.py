@@ -15,7 +15,7 @@ import sys
 import jax
 import numpy as np
 
-from slt_jax.train import load_run
+from slt_jax.runs import load_run
 
 EPOCHS = 2
 

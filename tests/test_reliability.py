@@ -30,7 +30,8 @@ from slt_jax.layout import (SPLITS, LayoutError, Sample, format_spans, load_pose
                             read_annotations, save_pose, write_annotations, write_json)
 from slt_jax.model import Transformer
 from slt_jax.prepare.pose import read_annotation_file
-from slt_jax.train import Checkpoints, Stopping, TrainState, init_params, resolve, token_losses
+from slt_jax.runs import Checkpoints, init_params, resolve
+from slt_jax.train import Stopping, TrainState, token_losses
 
 from conftest import write_corpus
 from test_extract import MEDIA, needs_mediapipe

@@ -19,8 +19,8 @@ SCRIPT = textwrap.dedent("""
     from slt_jax import data
     from slt_jax.config import get_config
     from slt_jax.model import Transformer
-    from slt_jax.train import (TrainState, batch_sharding, init_params, make_train_step, model_inputs,
-                               replicated, resolve, train)
+    from slt_jax.runs import init_params, resolve
+    from slt_jax.train import TrainState, batch_sharding, make_train_step, model_inputs, replicated, train
 
     corpus, workdir = sys.argv[1:]
     assert jax.device_count() == 4

@@ -10,7 +10,8 @@ import pytest
 from slt_jax.cli import main
 from slt_jax.config import DEFAULT_RECIPE, get_config
 from slt_jax.pipelines.sweep import seed_dirs, table1
-from slt_jax.train import load_run, train
+from slt_jax.runs import load_run
+from slt_jax.train import train
 
 
 def test_vmapped_seeds_match_separate_runs_and_make_table1(corpus_dir, tmp_path):

@@ -329,7 +329,8 @@ def test_a_small_transformer_learns_to_recognise_a_new_signer(tmp_path):
     from slt_jax.config import get_config
     from slt_jax.decode import greedy_decode
     from slt_jax.model import Transformer
-    from slt_jax.train import TrainState, init_params, make_train_step, model_inputs, resolve
+    from slt_jax.runs import init_params, resolve
+    from slt_jax.train import TrainState, make_train_step, model_inputs
 
     preset = Preset("learn", glosses=10, sentences=8, signers=4, repetitions=4, sentences_per_signer=8,
                     test_signer=3, val_repetitions=0, max_glosses=3, tempo=0.5, left_handed=0)

@@ -12,8 +12,8 @@ import pytest
 from slt_jax.cli import main
 from slt_jax.config import Config, get_config, recipe_name
 from slt_jax.layout import LayoutError
-from slt_jax.train import (Checkpoints, Stopping, _seed_state, best_epoch, cached_results, fit, learning_rate_schedule,
-                           load_run, make_optimizer, train)
+from slt_jax.runs import Checkpoints, best_epoch, cached_results, load_run
+from slt_jax.train import Stopping, _seed_state, fit, learning_rate_schedule, make_optimizer, train
 
 
 def leaves_equal(a, b):

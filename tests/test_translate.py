@@ -20,7 +20,7 @@ from slt_jax.analysis.viewer import PAGE
 from slt_jax.cli import main
 from slt_jax.config import EOS
 from slt_jax.layout import load_pose, read_annotations
-from slt_jax.train import length_bound, load_run
+from slt_jax.runs import length_bound, load_run
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 PHOENIX = FIXTURES / "pose" / "phoenix2014t_25October_2010_Monday_tagesschau-17.pose"

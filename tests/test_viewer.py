@@ -18,7 +18,7 @@ from slt_jax.analysis.viewer import PAGE, POINTS, ensure_viewer, page_epoch, qua
 from slt_jax.cli import main
 from slt_jax.config import EOS, PAD
 from slt_jax.layout import LANDMARK_GROUPS, load_pose, write_text
-from slt_jax.train import load_run
+from slt_jax.runs import load_run
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 

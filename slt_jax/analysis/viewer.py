@@ -42,7 +42,7 @@ from slt_jax.analysis.record import extract_attention, pad_frames, pad_vocab, sp
 from slt_jax.examples import token_glosses
 from slt_jax.layout import LANDMARK_GROUPS, load_pose, read_annotations, read_metadata, write_text
 from slt_jax.synth import landmarks as lm
-from slt_jax.train import best_epoch, load_run
+from slt_jax.runs import best_epoch, load_run
 
 MODES = ("causal", "paper")
 PAGE = "viewer.html"
