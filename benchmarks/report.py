@@ -35,8 +35,8 @@ def training_table(results: dict[str, Any]) -> list[str]:
     r = results.get("ratios", {})
     for name in ("gloss16", "gloss64"):
         t = results.get(f"train_{name}", {})
-        jax_cells = [f"{_cell(t, f'{v}_samples_per_s')} ({_times(r.get(f'train_{name}' + v.removeprefix('jax')))})"
-                     for v in ("jax", "jax_threefry", "jax_hash")]
+        jax_cells = [f"{_cell(t, f'{rng}_samples_per_s')} ({_times(r.get(f'train_{name}_{rng}'))})"
+                     for rng in ("philox", "jax", "hash")]
         rows.append(f"| Training {name} | {' | '.join(jax_cells)} | {_cell(t, 'torch_samples_per_s')} | "
                     f"{_cell(t, 'torch_1_thread_samples_per_s')} |")
     return rows
@@ -58,8 +58,8 @@ def targets_table(results: dict[str, Any]) -> list[str]:
     r, s = results.get("ratios", {}), results.get("sweep")
     verdict = lambda x, target: "not measured" if x is None else ("holds" if x >= target else "missed")
     rows = ["| Target (issues 8, 16) | Measured | |", "|---|---|---|"]
-    for variant, label in (("", "default `philox`"), ("_threefry", "`jax` (threefry)"), ("_hash", "`hash`")):
-        x = r.get(f"train_gloss16{variant}")
+    for rng, label in (("philox", "default `philox`"), ("jax", "`jax` (threefry)"), ("hash", "`hash`")):
+        x = r.get(f"train_gloss16_{rng}")
         rows.append(f"| Training gloss16 >= {TARGETS['train_gloss16']:g}x PyTorch ({label} dropout masks) | "
                     f"{_times(x)} | {verdict(x, TARGETS['train_gloss16'])} |")
     x = r.get("greedy_gloss16")

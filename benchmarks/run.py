@@ -37,7 +37,7 @@ import optax
 from benchmarks.report import torch_best, write_section
 from slt_jax import data
 from slt_jax.analysis.record import extract_attention
-from slt_jax.config import Config, get_config
+from slt_jax.config import DROPOUT_RNGS, Config, get_config
 from slt_jax.decode import beam_search, greedy_decode
 from slt_jax.hostmem import reuse_freed_memory
 from slt_jax.model import Transformer
@@ -51,8 +51,8 @@ try:
 except ImportError:  # the `bench` extra is not installed: JAX figures only
     torch = None
 
-# Training is timed as configured (`philox` masks) and with the other ways of drawing them.
-DROPOUT_VARIANTS = {"jax": (), "jax_threefry": ("model.dropout_rng=jax",), "jax_hash": ("model.dropout_rng=hash",)}
+# Training is timed with each way of drawing dropout masks, named by its `model.dropout_rng`.
+DROPOUT_VARIANTS = {rng: (f"model.dropout_rng={rng}",) for rng in DROPOUT_RNGS}
 
 
 class Shape(NamedTuple):
@@ -149,7 +149,7 @@ def torch_timings(fn: Callable[[], Any]) -> dict[str, Callable[[], Any]]:
 
 
 def train_figures(name: str, shape: Shape, repeats: int) -> dict[str, float]:
-    """Training samples/s: JAX with each DROPOUT_VARIANT, the PyTorch twin."""
+    """Training samples/s: JAX with each `model.dropout_rng` (DROPOUT_VARIANTS), the PyTorch twin."""
     config = bench_config(name, shape)
     params = init_params(config, jax.random.key(0))
     batch = jax.device_put(synthetic_batch(shape, config.model.n_features))
@@ -302,7 +302,7 @@ def ratios(results: dict) -> dict[str, float | None]:
         torch_best_s = torch_best(figures, "_samples_per_s")
         for variant in DROPOUT_VARIANTS:
             jax_s = figures.get(f"{variant}_samples_per_s")
-            out[f"train_{name}{variant.removeprefix('jax')}"] = jax_s / torch_best_s if jax_s and torch_best_s else None
+            out[f"train_{name}_{variant}"] = jax_s / torch_best_s if jax_s and torch_best_s else None
     decode = results.get("decode_gloss16", {})
     jax_s, torch_s = decode.get("jax_greedy_sentences_per_s"), torch_best(decode, "_greedy_sentences_per_s")
     out["greedy_gloss16"] = jax_s / torch_s if jax_s and torch_s else None
@@ -321,11 +321,11 @@ def run_all(shape: Shape, repeats: int, corpus: Path | None, profile: bool) -> d
     results["sweep"] = sweep_figures("gloss16", shape, max(3, repeats // 3))
     if corpus is not None:
         results["epoch_gloss16"] = epoch_figures("gloss16", corpus)
-        results["epoch_gloss16_hash"] = epoch_figures("gloss16", corpus, DROPOUT_VARIANTS["jax_hash"])
+        results["epoch_gloss16_hash"] = epoch_figures("gloss16", corpus, DROPOUT_VARIANTS["hash"])
     results["costs_gloss16"] = cost_figures("gloss16", shape, repeats)
     if profile:
         results["profile_gloss16"] = profile_ops("gloss16", shape)
-        results["profile_gloss16_hash"] = profile_ops("gloss16", shape, overrides=DROPOUT_VARIANTS["jax_hash"])
+        results["profile_gloss16_hash"] = profile_ops("gloss16", shape, overrides=DROPOUT_VARIANTS["hash"])
     results["load_average_after"] = os.getloadavg()[0]
     results["process_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results["ratios"] = ratios(results)

@@ -10,6 +10,9 @@ import dataclasses
 import json
 from typing import Any
 
+from slt_jax.features import feature_count
+from slt_jax.layout import write_json
+
 # Token ids shared by every vocabulary.
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")
@@ -43,9 +46,19 @@ class DataConfig:
 
     @property
     def n_features(self) -> int:
-        from slt_jax.features import feature_count
-
         return feature_count(self)
+
+
+# The allowed values of ModelConfig's string fields: the keys of slt_jax.dropout.KEEP_MASKS and
+# of slt_jax.initializers.INITIALIZERS.
+DROPOUT_RNGS = ("philox", "jax", "hash")
+INITS = ("torch", "flax")
+
+
+def _check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
+    """Raises a ValueError naming `field` (section.field) unless `value` is one of `allowed`."""
+    if value not in allowed:
+        raise ValueError(f"{field}={value!r}; choose from {', '.join(allowed)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +76,7 @@ class ModelConfig:
     n_decoder_layers: int = 1
     dropout: float = 0.2  # inside the Transformer layers, attention weights included
     pos_dropout: float = 0.1  # after adding positional encodings
-    # How dropout masks are drawn (model.Dropout): "philox" (Philox-4x32-10, four mask elements
+    # How dropout masks are drawn (slt_jax.dropout): "philox" (Philox-4x32-10, four mask elements
     # per call), "jax" (jax.random.bernoulli on threefry: nn.Dropout's masks bit for bit) or
     # "hash" (a keyed integer hash, not a vetted generator). On XLA:CPU a gloss16 training step
     # takes about half as long with "philox" or "hash" as with "jax" (docs/benchmarks.md).
@@ -77,6 +90,10 @@ class ModelConfig:
     max_len: int = 512  # longest sequence the positional table covers
     sow_patterns: bool = False  # record attention weights as intermediates
     sow_residuals: bool = False  # record residual-branch outputs and the stream after each add
+
+    def __post_init__(self):
+        _check_choice("model.dropout_rng", self.dropout_rng, DROPOUT_RNGS)
+        _check_choice("model.init", self.init, INITS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,8 +261,6 @@ def get_config(name: str, overrides: list[str] = (), recipe: str | None = None) 
 
 
 def save_config(path, config: Config) -> None:
-    from slt_jax.layout import write_json
-
     write_json(path, config.to_dict())
 
 

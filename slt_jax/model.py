@@ -7,7 +7,7 @@ Architecture (the authors' PyTorch model, torch.nn.Transformer defaults made exp
 Conv1D + ReLU frame embeddings (F -> 128 -> D), sinusoidal positions, token embedding * sqrt(D),
 post-LayerNorm encoder and decoder layers, a final LayerNorm after each stack, a linear output.
 With `config.init="torch"` every parameter starts from the distribution PyTorch draws it from
-(q/k/v as slices of one fused (3D, D) xavier-uniform matrix; Conv1d/Linear U(+-1/sqrt(fan_in))).
+(slt_jax.initializers); `config.dropout_rng` says how dropout masks are drawn (slt_jax.dropout).
 
 Sown intermediates (collection 'intermediates', names after TransformerLens), only when the
 config switches them on; with both switches off nothing is sown:
@@ -33,42 +33,10 @@ import numpy as np
 from flax import linen as nn
 
 from slt_jax.config import ModelConfig
+from slt_jax.dropout import Dropout
+from slt_jax.initializers import INITIALIZERS
 
 LAYER_NORM_EPS = 1e-5  # PyTorch's default
-_kernel_init = nn.initializers.xavier_uniform()  # what torch.nn.Transformer applies
-INITS = ("torch", "flax")
-
-
-def _torch_init(config: ModelConfig) -> bool:
-    """Whether `config.init` asks for PyTorch's initial distributions (else Flax's defaults)."""
-    if config.init not in INITS:
-        raise ValueError(f"model.init={config.init!r}; choose from {', '.join(INITS)}")
-    return config.init == "torch"
-
-
-def _uniform(bound: float, fan_in: int | None = None) -> nn.initializers.Initializer:
-    """U(-bound, bound). With `fan_in`, a kernel (more than one axis, inputs before the last)
-    must have that many inputs: the bound was computed for it."""
-
-    def init(key, shape, dtype=jnp.float32):
-        if fan_in is not None and len(shape) > 1 and math.prod(shape[:-1]) != fan_in:
-            raise ValueError(f"a kernel of shape {shape} initialised for fan_in {fan_in} "
-                             "(does model.n_features match the frames?)")
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-    return init
-
-
-def _torch_default(fan_in: int) -> nn.initializers.Initializer:
-    """PyTorch's default for the weight and bias of nn.Linear and nn.Conv1d (fan_in = inputs x
-    kernel size): kaiming_uniform_(a=sqrt(5)) gives U(+-1/sqrt(fan_in)), and so does the bias."""
-    return _uniform(1.0 / math.sqrt(fan_in), fan_in)
-
-
-def _outside_transformer(config: ModelConfig, fan_in: int) -> dict:
-    """Initialisers of a layer outside torch.nn.Transformer (the Conv1d frame embeddings, the
-    output Linear): PyTorch's default for kernel and bias, or Flax's (LeCun normal, zeros)."""
-    return dict(kernel_init=_torch_default(fan_in), bias_init=_torch_default(fan_in)) if _torch_init(config) else {}
 
 
 class KeysValues(NamedTuple):
@@ -86,128 +54,18 @@ def sinusoidal_positions(max_len: int, d_model: int) -> np.ndarray:
     return table
 
 
-def _lowbias32(h: jax.Array) -> jax.Array:
-    """A bijective 32-bit integer hash with low bias ("lowbias32", C. Wellons' hash-prospector)."""
-    h = (h ^ (h >> 16)) * jnp.uint32(0x7FEB352D)
-    h = (h ^ (h >> 15)) * jnp.uint32(0x846CA68B)
-    return h ^ (h >> 16)
-
-
-def _threshold32(keep_prob: float) -> jnp.uint32:
-    """A uniform 32-bit word is below this with probability `keep_prob` (to within 2**-32)."""
-    return jnp.uint32(min(round(keep_prob * 2**32), 2**32 - 1))
-
-
-def hash_keep_mask(key: jax.Array, shape: tuple[int, ...], keep_prob: float) -> jax.Array:
-    """A Bernoulli(`keep_prob`) boolean mask from a keyed hash of each element's flat index.
-
-    Two 32-bit words drawn from `key` seed two hash rounds; the result is compared with
-    `keep_prob * 2**32`. Being elementwise, XLA fuses it into the op that applies the mask: no
-    rolled generator loop and no random bits written to memory, unlike `jax.random.bernoulli`
-    on XLA:CPU.
-    """
-    k0, k1 = jax.random.bits(key, (2,), jnp.uint32)
-    index = jax.lax.iota(jnp.uint32, math.prod(shape)).reshape(shape)
-    h = _lowbias32(_lowbias32(index + k0) ^ k1)
-    return h < _threshold32(keep_prob)
-
-
-def _mulhi32(a: jax.Array, m: int) -> jax.Array:
-    """The high word of the 64-bit product of uint32 `a` and the constant `m`, from 16-bit limbs:
-    uint32 arithmetic only, so it lowers everywhere (`lax.mulhi` fails under sharding in jax 0.10)."""
-    a0, a1 = a & 0xFFFF, a >> 16
-    m0, m1 = jnp.uint32(m & 0xFFFF), jnp.uint32(m >> 16)
-    cross0, cross1 = a0 * m1, a1 * m0
-    middle = ((a0 * m0) >> 16) + (cross0 & 0xFFFF) + (cross1 & 0xFFFF)
-    return a1 * m1 + (cross0 >> 16) + (cross1 >> 16) + (middle >> 16)
-
-
-def philox4x32(k0, k1, x0, x1, x2, x3) -> tuple[jax.Array, ...]:
-    """Philox-4x32-10 (Salmon et al., SC'11; the Random123 library): four uint32 words per
-    128-bit counter (x0..x3) under a 64-bit key (k0, k1). The counter-based generator of cuRAND
-    and of PyTorch's CUDA dropout; it passes TestU01's BigCrush."""
-    for round_ in range(10):
-        if round_:
-            k0, k1 = k0 + jnp.uint32(0x9E3779B9), k1 + jnp.uint32(0xBB67AE85)
-        x0, x1, x2, x3 = (_mulhi32(x2, 0xCD9E8D57) ^ x1 ^ k0, x2 * jnp.uint32(0xCD9E8D57),
-                          _mulhi32(x0, 0xD2511F53) ^ x3 ^ k1, x0 * jnp.uint32(0xD2511F53))
-    return x0, x1, x2, x3
-
-
-def philox_keep_mask(key: jax.Array, shape: tuple[int, ...], keep_prob: float) -> jax.Array:
-    """A Bernoulli(`keep_prob`) boolean mask from Philox-4x32-10, one call per four elements.
-
-    The key is two 32-bit words drawn from `key`, the counters 0, 1, ...; each output word is
-    compared with `keep_prob * 2**32`. Element i takes word i // n of call i % n (n calls).
-    """
-    k0, k1 = jax.random.bits(key, (2,), jnp.uint32)
-    size = math.prod(shape)
-    calls = -(-size // 4)
-    zeros = jnp.zeros((calls,), jnp.uint32)
-    words = philox4x32(k0, k1, jax.lax.iota(jnp.uint32, calls), zeros, zeros, zeros)
-    packed = sum((w < _threshold32(keep_prob)).astype(jnp.uint8) << i for i, w in enumerate(words))
-    # XLA:CPU fuses integer arithmetic into every consumer element, which would rerun all ten
-    # rounds for each of a call's four elements. It does not duplicate an integer remainder, so
-    # this one (by 16, which XLA cannot fold: a no-op on 4-bit values) makes the calls run once.
-    # (`lax.optimization_barrier` is dropped before fusion on CPU.)
-    packed = jax.lax.rem(packed, jnp.maximum(k0 >> 28, 16).astype(jnp.uint8))
-    bits = (packed >> jnp.arange(4, dtype=jnp.uint8)[:, None]) & 1
-    return bits.reshape(-1)[:size].reshape(shape).astype(bool)
-
-
-def threefry_keep_mask(key: jax.Array, shape: tuple[int, ...], keep_prob: float) -> jax.Array:
-    """`jax.random.bernoulli` on the key as given: the mask `nn.Dropout` draws."""
-    return jax.random.bernoulli(key, keep_prob, shape)
-
-
-# model.dropout_rng -> how Dropout draws its keep mask (key, shape, keep_prob) -> bool mask.
-KEEP_MASKS = {"philox": philox_keep_mask, "jax": threefry_keep_mask, "hash": hash_keep_mask}
-DROPOUT_RNGS = tuple(KEEP_MASKS)
-
-
-class Dropout(nn.Module):
-    """Inverted dropout, as `nn.Dropout` (same rate, scaling, 'dropout' rng stream and, being
-    named alike, the same per-module keys), with a choice of how the keep mask is drawn:
-
-      "philox"  `philox_keep_mask`: Philox-4x32-10, a vetted counter-based generator, four
-                mask elements per call; the default, and as cheap as "hash" on CPU.
-      "jax"     `threefry_keep_mask`: JAX's default PRNG (threefry), bit for bit what
-                `nn.Dropout` draws; on XLA:CPU the costliest.
-      "hash"    `hash_keep_mask`: the same Bernoulli rate from a keyed integer hash fused into
-                the op that applies it; not a vetted generator.
-    """
-
-    rate: float
-    rng: str = "philox"
-
-    @nn.compact
-    def __call__(self, x, deterministic: bool) -> jax.Array:
-        if self.rng not in DROPOUT_RNGS:
-            raise ValueError(f"model.dropout_rng={self.rng!r}; choose from {', '.join(DROPOUT_RNGS)}")
-        if deterministic or self.rate == 0.0:
-            return x
-        if self.rate == 1.0:  # as nn.Dropout: no 0/0 in the gradient
-            return jnp.zeros_like(x)
-        keep_prob = 1.0 - self.rate
-        keep = KEEP_MASKS[self.rng](self.make_rng("dropout"), x.shape, keep_prob)
-        return jnp.where(keep, x / keep_prob, jnp.zeros_like(x))
-
-
 class Attention(nn.Module):
     """Multi-head dot-product attention whose keys/values can be computed once and reused."""
 
     config: ModelConfig
 
     def setup(self):
-        c = self.config
-        heads = (c.n_heads, c.d_model // c.n_heads)
-        # torch draws q, k and v as one (3D, D) in_proj_weight under xavier_uniform_, so each
-        # part's bound is sqrt(6 / (D + 3D)), not the sqrt(6 / (D + D)) of a (D, D) matrix.
-        qkv_init = _uniform(math.sqrt(6.0 / (4 * c.d_model))) if _torch_init(c) else _kernel_init
+        c, inits = self.config, INITIALIZERS[self.config.init]
+        heads, qkv_init = (c.n_heads, c.d_model // c.n_heads), inits.qkv_kernel(c.d_model)
         self.query = nn.DenseGeneral(heads, kernel_init=qkv_init)
         self.key = nn.DenseGeneral(heads, kernel_init=qkv_init)
         self.value = nn.DenseGeneral(heads, kernel_init=qkv_init)
-        self.out = nn.DenseGeneral(c.d_model, axis=(-2, -1), kernel_init=_kernel_init)
+        self.out = nn.DenseGeneral(c.d_model, axis=(-2, -1), kernel_init=inits.kernel)
         self.dropout = Dropout(c.dropout, c.dropout_rng)
 
     def keys_values(self, x_BxKxD: jax.Array) -> KeysValues:
@@ -232,14 +90,12 @@ class FeedForward(nn.Module):
 
     @nn.compact
     def __call__(self, x_BxQxD, deterministic: bool) -> jax.Array:
-        c = self.config
+        c, inits = self.config, INITIALIZERS[self.config.init]
         # On rows (BQ, D): on (B, Q, D) XLA:CPU copies the hidden transposed for a weight gradient.
         x = x_BxQxD.reshape(-1, x_BxQxD.shape[-1])
-        # torch's xavier_uniform_ covers the kernels only; linear1/2 keep their default biases.
-        bias = lambda fan_in: _torch_default(fan_in) if _torch_init(c) else nn.initializers.zeros
-        h = nn.relu(nn.Dense(c.d_ff, kernel_init=_kernel_init, bias_init=bias(c.d_model), name="wi")(x))
-        h = Dropout(c.dropout, c.dropout_rng)(h, deterministic=deterministic)
-        wo = nn.Dense(c.d_model, kernel_init=_kernel_init, bias_init=bias(c.d_ff), name="wo")
+        wi = nn.Dense(c.d_ff, kernel_init=inits.kernel, bias_init=inits.ff_bias(c.d_model), name="wi")
+        h = Dropout(c.dropout, c.dropout_rng)(nn.relu(wi(x)), deterministic=deterministic)
+        wo = nn.Dense(c.d_model, kernel_init=inits.kernel, bias_init=inits.ff_bias(c.d_ff), name="wo")
         return wo(h).reshape(x_BxQxD.shape)
 
 
@@ -305,18 +161,19 @@ class Transformer(nn.Module):
     config: ModelConfig
 
     def setup(self):
-        c = self.config
+        c, inits = self.config, INITIALIZERS[self.config.init]
+        outside = lambda fan_in: dict(kernel_init=inits.outside_kernel(fan_in), bias_init=inits.outside_bias(fan_in))
         conv = lambda inputs, features: nn.Conv(features, (c.kernel_size,), padding="SAME",
-                                                **_outside_transformer(c, inputs * c.kernel_size))
+                                                **outside(inputs * c.kernel_size))
         self.frame_convs = [conv(c.n_features, c.frame_hidden), conv(c.frame_hidden, c.d_model)]
-        self.token_embed = nn.Embed(c.vocab_size, c.d_model, embedding_init=nn.initializers.normal(1.0))
+        self.token_embed = nn.Embed(c.vocab_size, c.d_model, embedding_init=inits.embedding)
         self.positions = sinusoidal_positions(c.max_len, c.d_model)
         self.pos_dropout = Dropout(c.pos_dropout, c.dropout_rng)
         self.encoder = [EncoderLayer(c, name=f"encoder_{i}") for i in range(c.n_encoder_layers)]
         self.encoder_norm = nn.LayerNorm(LAYER_NORM_EPS)
         self.decoder = [DecoderLayer(c, name=f"decoder_{i}") for i in range(c.n_decoder_layers)]
         self.decoder_norm = nn.LayerNorm(LAYER_NORM_EPS)
-        self.logits = nn.Dense(c.vocab_size, **_outside_transformer(c, c.d_model))
+        self.logits = nn.Dense(c.vocab_size, **outside(c.d_model))
 
     def __call__(self, frames_BxTxF, frame_mask_BxT, tokens_BxL, deterministic: bool = True):
         memory_BxTxD = self.encode(frames_BxTxF, frame_mask_BxT, deterministic)
