@@ -10,12 +10,28 @@ import dataclasses
 import json
 from typing import Any
 
-from slt_jax.features import feature_count
+from slt_jax.features import BODY_NORMS, feature_count
 from slt_jax.layout import write_json
 
 # Token ids shared by every vocabulary.
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")
+
+
+# The allowed values of the configs' string fields, checked when a config is built. The model's
+# are the keys of slt_jax.dropout.KEEP_MASKS and slt_jax.initializers.INITIALIZERS.
+TARGETS = ("gloss", "text")
+SOURCES = ("files", "tfds")
+EVAL_SAMPLINGS = ("first", "random")
+DROPOUT_RNGS = ("philox", "jax", "hash")
+INITS = ("torch", "flax")
+SCHEDULES = ("constant", "cosine", "rsqrt")
+
+
+def _check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
+    """Raises a ValueError naming `field` (section.field) unless `value` is one of `allowed`."""
+    if value not in allowed:
+        raise ValueError(f"{field}={value!r}; choose from {', '.join(allowed)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,21 +60,15 @@ class DataConfig:
     max_tokens: int = 20  # decoder positions, <bos>/<eos> included
     buckets: tuple[int, ...] = (32, 64, 128, 220)  # padded frame lengths; the last = max_frames
 
+    def __post_init__(self):
+        _check_choice("data.target", self.target, TARGETS)
+        _check_choice("data.source", self.source, SOURCES)
+        _check_choice("data.body_norm", self.body_norm, BODY_NORMS)
+        _check_choice("data.eval_sampling", self.eval_sampling, EVAL_SAMPLINGS)
+
     @property
     def n_features(self) -> int:
         return feature_count(self)
-
-
-# The allowed values of ModelConfig's string fields: the keys of slt_jax.dropout.KEEP_MASKS and
-# of slt_jax.initializers.INITIALIZERS.
-DROPOUT_RNGS = ("philox", "jax", "hash")
-INITS = ("torch", "flax")
-
-
-def _check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
-    """Raises a ValueError naming `field` (section.field) unless `value` is one of `allowed`."""
-    if value not in allowed:
-        raise ValueError(f"{field}={value!r}; choose from {', '.join(allowed)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +125,9 @@ class TrainConfig:
     early_stop_metric: str = "val_accuracy"  # authors: token accuracy, higher is better
     best_metric: str = "val_loss"  # authors checkpoint on the lowest validation loss
     seed: int = 0
+
+    def __post_init__(self):
+        _check_choice("train.schedule", self.schedule, SCHEDULES)
 
 
 @dataclasses.dataclass(frozen=True)

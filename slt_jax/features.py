@@ -101,8 +101,6 @@ def frame_features(points_TxNxA: np.ndarray, config) -> np.ndarray:
     Returns:
       (T, config.n_features) float32, NaN and infinities replaced by 0.
     """
-    if config.body_norm not in BODY_NORMS:
-        raise ValueError(f"unknown data.body_norm {config.body_norm!r}; choose from {', '.join(BODY_NORMS)}")
     group = lambda name: points_TxNxA[:, slice(*LANDMARK_GROUPS[name])]
     positions = np.concatenate([group(g) for g in config.groups], axis=1)
     if config.body_norm != "none":

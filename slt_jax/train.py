@@ -36,10 +36,8 @@ def learning_rate_schedule(tc) -> optax.Schedule:
         after = optax.constant_schedule(peak)
     elif tc.schedule == "cosine":
         after = optax.cosine_decay_schedule(peak, max(tc.decay_steps - warmup, 1), tc.final_lr_fraction)
-    elif tc.schedule == "rsqrt":
+    else:  # "rsqrt" (config.SCHEDULES)
         after = lambda step: peak * jnp.sqrt(max(warmup, 1) / (jnp.maximum(step, 0) + max(warmup, 1)))
-    else:
-        raise ValueError(f"train.schedule={tc.schedule!r}: choose constant, cosine or rsqrt")
     if not warmup:
         return after
     return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), after], [warmup])

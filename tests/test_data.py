@@ -122,8 +122,6 @@ def test_random_evaluation_frames_are_the_authors_draw_and_reproducible(corpus_d
         np.testing.assert_array_equal(drawn[i][: len(picked)], ex.frames[picked])
     alone = frames_by_sample(data.make_batches(examples[3:4], config, 1))
     np.testing.assert_array_equal(alone[0], drawn[3])
-    with pytest.raises(ValueError, match="eval_sampling"):
-        next(data.make_batches(examples, DataConfig(eval_sampling="last"), 4, rng=np.random.default_rng(0)))
 
 
 def test_missing_pose_file_names_the_file(tmp_path):

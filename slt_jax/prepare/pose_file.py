@@ -104,7 +104,7 @@ def read_holistic(path: str | os.PathLike, allow_partial: bool = False) -> tuple
         reduced layout without allow_partial.
     """
     try:
-        from pose_format import Pose
+        from pose_format import Pose  # optional dependency: only .pose inputs need it
     except ImportError:
         raise LayoutError("reading .pose files needs pose-format: pip install pose-format") from None
 

@@ -37,7 +37,7 @@ def write_examples(splits: Mapping[str, Iterable[Mapping]], header, folder: str 
     Returns:
       The table's path.
     """
-    from pose_format import Pose
+    from pose_format import Pose  # optional dependency: the community loaders' pose files
     from pose_format.numpy.pose_body import NumPyPoseBody
 
     folder = Path(folder)

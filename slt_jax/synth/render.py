@@ -66,7 +66,7 @@ def _lines(points: np.ndarray, edges, offset: int = 0) -> np.ndarray:
 
 def draw_frame(ax, xy: np.ndarray, caption: str = "") -> None:
     """Draws one frame's (543, 2) pixel landmarks on a matplotlib axis (y down)."""
-    from matplotlib.collections import LineCollection
+    from matplotlib.collections import LineCollection  # matplotlib: drawing only, not corpus generation
 
     face = LANDMARK_GROUPS["face"][0]
     ax.add_collection(LineCollection(_lines(xy, lm.BODY_EDGES), colors=_COLOURS["body"], linewidths=2.5))
@@ -95,7 +95,7 @@ def _frame_axes(ax, view) -> None:
 
 def strip(rows: list[Sequence], out: str | os.PathLike, frames: int = 8, dpi: int = 100) -> None:
     """Saves a PNG with one row of evenly spaced frames per sequence."""
-    import matplotlib
+    import matplotlib  # deferred: drawing only, and the backend must be chosen before pyplot loads
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -119,7 +119,7 @@ def strip(rows: list[Sequence], out: str | os.PathLike, frames: int = 8, dpi: in
 def animation(seq: Sequence, out: str | os.PathLike, fps: float = 30.0, dpi: int = 80) -> None:
     """Saves an animated GIF of the sequence: the current caption above the figure, or the
     title where the sequence has no captions."""
-    import matplotlib
+    import matplotlib  # deferred: drawing only, and the backend must be chosen before pyplot loads
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
