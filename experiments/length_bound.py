@@ -1,11 +1,13 @@
 """Translations that do not stop: every run of a main-job folder decoded on its test split three
 ways, greedy up to `data.max_tokens` (as before runs had a length bound), greedy up to the run's
 length bound (`Run.length_bound`, today's default) and beam search with length normalisation up
-to the bound; WER, exact match and how many outputs loop (fill every position without <eos>).
+to the bound; WER, exact match and how many outputs never emit <eos> within the limit (loops on
+one gloss, cut there).
 
-    python experiments/length_bound.py --runs out/runs [--beam 8] [--out docs_table.md]
+    python experiments/length_bound.py --runs out/runs [--beam 8] [--out table.md]
 
-Reads the runs only (nothing is trained or written beside them); prints a markdown table.
+Reads the runs only (nothing is trained or written beside them); prints a markdown table
+(docs/reproduce.md, "Decoding that stops").
 """
 
 import argparse
@@ -41,7 +43,7 @@ def scores(run, examples, tokens: np.ndarray) -> dict:
     hypotheses = [run.vocab.decode(row) for row in tokens]
     metrics = translation_metrics([ex.reference for ex in examples], hypotheses)
     return {"wer": metrics["wer"], "exact_match": metrics["exact_match"],
-            "looping": int((~(tokens == EOS).any(1)).sum())}
+            "no_eos": int((~(tokens == EOS).any(1)).sum())}
 
 
 def measure(run_dir: Path, beam: int) -> dict:
@@ -60,10 +62,10 @@ def table(results: dict[str, dict], beam: int) -> str:
     ways = ["unbounded", "bound"] + (["beam"] if beam else [])
     names = {"unbounded": "greedy to max_tokens", "bound": "greedy to the bound",
              "beam": f"beam {beam}, length-normalised, to the bound"}
-    head = ["run", "test samples", "bound / max_tokens"] + [f"{names[w]}: WER / exact / looping" for w in ways]
+    head = ["run", "test samples", "bound / max_tokens"] + [f"{names[w]}: WER / exact / no <eos>" for w in ways]
     rows = [head, ["---"] * len(head)]
     for name, r in results.items():
-        cells = [f"{r['ways'][w]['wer']:.3f} / {r['ways'][w]['exact_match']:.3f} / {r['ways'][w]['looping']}"
+        cells = [f"{r['ways'][w]['wer']:.3f} / {r['ways'][w]['exact_match']:.3f} / {r['ways'][w]['no_eos']}"
                  for w in ways]
         rows.append([name, str(r["n"]), f"{r['length_bound']} / {r['max_tokens']}", *cells])
     return "\n".join("| " + " | ".join(row) + " |" for row in rows) + "\n"

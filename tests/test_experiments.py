@@ -47,6 +47,18 @@ def test_figures_analyses_the_median_seed(table1, tmp_path):
     assert f"| gloss16 | attention | {own:.2f} [{own:.2f}, {own:.2f}] |" in table
 
 
+def test_length_bound_decodes_each_run_three_ways(table1, tmp_path):
+    workdir, _ = table1
+    printed = run("length_bound.py", "--runs", workdir, "--beam", 2, "--out", tmp_path / "table.md")
+    assert printed == (tmp_path / "table.md").read_text() + "\n"
+    for k in (0, 1):  # greedy to the bound is what `evaluate` scored
+        scores = json.loads((workdir / "gloss16" / f"seed_{k}" / "eval_test.json").read_text())
+        (row,) = [line for line in printed.splitlines() if line.startswith(f"| gloss16 seed {k} |")]
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2] == f"{scores['length_bound']} / 20"
+        assert cells[4].startswith(f"{scores['wer']:.3f} / {scores['exact_match']:.3f} / ")
+
+
 def test_text_model_scores_greedy_and_beam(corpus_dir, tmp_path):
     printed = run("text_model.py", "--data", corpus_dir, "--workdir", tmp_path, *QUICK)
     greedy, beam = (json.loads((tmp_path / name).read_text()) for name in ("eval_test.json", "eval_test_beam.json"))
