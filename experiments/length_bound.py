@@ -17,24 +17,19 @@ import numpy as np
 
 from slt_jax import data
 from slt_jax.config import EOS
-from slt_jax.decode import beam_search, greedy_decode
+from slt_jax.evaluate import decode_batches
 from slt_jax.hostmem import reuse_freed_memory
 from slt_jax.layout import write_text
 from slt_jax.metrics import translation_metrics
 from slt_jax.runs import load_run
-from slt_jax.train import batch_sharding, model_inputs, replicated
 
 
 def decode(run, examples, max_len: int, beam: int = 0) -> np.ndarray:
     """(N, max_len) tokens in the examples' order, greedy or (beam > 0) beam search with length
     normalisation (length_penalty 1: log-probability per token)."""
-    sharding = batch_sharding(run.config.train.batch_size)
-    params = replicated(sharding, run.params)
     tokens = np.zeros((len(examples), max_len), np.int32)
-    for batch in data.make_batches(examples, run.config.data, run.config.train.batch_size):
-        inputs = model_inputs(batch, sharding)
-        args = (run.model, params, inputs["frames"], inputs["frame_mask"], max_len)
-        rows = beam_search(*args, beam=beam, length_penalty=1.0) if beam else greedy_decode(*args)
+    method = "beam" if beam else "greedy"
+    for batch, _, _, rows in decode_batches(run, examples, method, beam, length_penalty=1.0, max_len=max_len):
         tokens[batch["index"][batch["sample_mask"]]] = np.asarray(rows)[batch["sample_mask"]]
     return tokens
 

@@ -18,17 +18,19 @@ from slt_jax.train import batch_sharding, model_inputs, replicated
 
 
 def decode_batches(run: Run, examples: list[data.Example], method: str = "greedy", beam: int = 32,
-                   length_penalty: float = 0.0, batch_size: int | None = None) -> Iterator[tuple]:
-    """Decodes the examples batch by batch, each translation at most `run.length_bound` tokens.
+                   length_penalty: float = 0.0, batch_size: int | None = None,
+                   max_len: int | None = None) -> Iterator[tuple]:
+    """Decodes the examples batch by batch, each translation at most `max_len` tokens (default:
+    `run.length_bound`).
 
     Yields:
-      (the batch, its model inputs, the replicated parameters, tokens (B, run.length_bound)) per batch;
+      (the batch, its model inputs, the replicated parameters, tokens (B, max_len)) per batch;
       `batch["index"][batch["sample_mask"]]` are the rows' positions in `examples`.
     """
     config = run.config
     batch_size = batch_size or config.train.batch_size
     sharding = batch_sharding(batch_size)
-    params, bound = replicated(sharding, run.params), run.length_bound
+    params, bound = replicated(sharding, run.params), max_len or run.length_bound
     for batch in data.make_batches(examples, config.data, batch_size):
         inputs = model_inputs(batch, sharding)
         args = (run.model, params, inputs["frames"], inputs["frame_mask"], bound)
