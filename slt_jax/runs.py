@@ -17,13 +17,16 @@ import functools
 import json
 import logging
 import math
+import time
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 from flax import serialization
+from jax.experimental import multihost_utils
 
 from slt_jax import data
 from slt_jax.config import Config, DataConfig, load_config, save_config
@@ -142,6 +145,47 @@ class Checkpoints:
     def close(self) -> None:
         self.latest.close()
         self.best.close()
+
+
+SAVE_EVERY_S = 60.0  # training writes its checkpoints at most this often (and when it ends)
+
+
+class TrainingCheckpoints:
+    """The shared `latest` state and each seed's `best` parameters, held in memory and written
+    together at most every SAVE_EVERY_S seconds, when training ends and when an exception stops
+    it. One epoch's Orbax writes took longer than its validation on the main job's corpus (a
+    fifth of an epoch); a hard kill now loses at most SAVE_EVERY_S of training, and `best` on
+    disk never runs ahead of `latest`."""
+
+    def __init__(self, latest: Checkpoints, bests: list[Checkpoints]):
+        self.latest, self.bests = latest, bests
+        self.every_s, self.written_at = SAVE_EVERY_S, time.monotonic()
+        self.pending_latest, self.pending_bests = None, {}
+
+    def keep_best(self, k: int, epoch: int, params) -> None:
+        self.pending_bests[k] = (epoch, params)
+
+    def keep_latest(self, epoch: int, state, loop: dict) -> None:
+        """Holds the epoch's state; writes everything held once SAVE_EVERY_S have passed."""
+        self.pending_latest = (epoch, state, loop)
+        due = np.array(time.monotonic() - self.written_at >= self.every_s)
+        if jax.process_count() > 1:  # the writes are collective: every process takes process 0's decision
+            due = multihost_utils.broadcast_one_to_all(due)
+        if due:
+            self.write()
+
+    def write(self) -> None:
+        for k, (epoch, params) in self.pending_bests.items():
+            self.bests[k].save_best(epoch, params)
+        if self.pending_latest is not None:
+            self.latest.save_latest(*self.pending_latest)
+        self.pending_latest, self.pending_bests, self.written_at = None, {}, time.monotonic()
+
+    def close(self) -> None:
+        """Writes what is held and closes every manager."""
+        self.write()
+        for c in [self.latest, *self.bests]:
+            c.close()
 
 
 def _restore(manager: ocp.CheckpointManager, epoch: int, args) -> Any:

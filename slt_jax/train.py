@@ -18,7 +18,8 @@ from tqdm import tqdm
 from slt_jax import data
 from slt_jax.config import PAD, Config
 from slt_jax.model import Transformer
-from slt_jax.runs import Checkpoints, init_params, log_epoch, open_run, truncate_metrics, write_run
+from slt_jax.runs import (Checkpoints, TrainingCheckpoints, init_params, log_epoch, open_run, truncate_metrics,
+                          write_run)
 
 MODEL_INPUTS = ("frames", "frame_mask", "decoder_input", "target", "sample_mask")
 
@@ -301,7 +302,7 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
     state, dropout_roots, epoch, stopping = _start(config, optimizer, seeds, checkpoints)
     sharding = batch_sharding(tc.batch_size)
     state, dropout_roots = replicated(sharding, (state, dropout_roots))
-    best_checkpoints = [Checkpoints(d / "checkpoints") for d in run_dirs]
+    saves = TrainingCheckpoints(checkpoints, [Checkpoints(d / "checkpoints") for d in run_dirs])
     for run_dir in run_dirs:
         truncate_metrics(run_dir / "metrics.jsonl", epoch)
 
@@ -310,34 +311,35 @@ def fit(config: Config, data_dir, workdir, run_dirs=None, progress: bool = True)
     records = [{} for _ in seeds]
     bar = tqdm(total=tc.max_epochs, initial=epoch, desc=f"train {config.name} x{len(seeds)} seeds",
                unit="epoch", disable=not progress)
-    while epoch < tc.max_epochs and not stopping.stopped.all():
-        epoch += 1
-        start = time.perf_counter()
-        # Only the seeds still training are stepped (a new live count compiles the steps once
-        # more); a stopped seed's state stays as it was when it stopped.
-        live = np.flatnonzero(~stopping.stopped)
-        live_state, live_roots = jax.tree.map(lambda x: x[live], (state, dropout_roots))
-        live_state, record = _train_epoch(train_step, live_state, live_roots, train_examples, config, epoch,
-                                          sharding, workdir)
-        record |= _validate(eval_step, live_state.params, val_examples, config, sharding)
-        state = jax.tree.map(lambda full, part: full.at[live].set(part), state, live_state)
-        record = {name: _scatter(values, live, len(seeds)) for name, values in record.items()}
-        seconds = time.perf_counter() - start
+    try:
+        while epoch < tc.max_epochs and not stopping.stopped.all():
+            epoch += 1
+            start = time.perf_counter()
+            # Only the seeds still training are stepped (a new live count compiles the steps once
+            # more); a stopped seed's state stays as it was when it stopped.
+            live = np.flatnonzero(~stopping.stopped)
+            live_state, live_roots = jax.tree.map(lambda x: x[live], (state, dropout_roots))
+            live_state, record = _train_epoch(train_step, live_state, live_roots, train_examples, config, epoch,
+                                              sharding, workdir)
+            record |= _validate(eval_step, live_state.params, val_examples, config, sharding)
+            state = jax.tree.map(lambda full, part: full.at[live].set(part), state, live_state)
+            record = {name: _scatter(values, live, len(seeds)) for name, values in record.items()}
+            seconds = time.perf_counter() - start
 
-        improved = stopping.update(epoch, record, tc)
-        for k in np.flatnonzero(improved):
-            best_checkpoints[k].save_best(epoch, jax.tree.map(lambda x: x[k], state.params))
-        for k in live:
-            records[k] = _seed_record(k, epoch, state, record, stopping, seconds, len(live) * len(train_examples))
-            log_epoch(run_dirs[k] / "metrics.jsonl", records[k])
-        checkpoints.save_latest(epoch, state, {"epoch": epoch, "stopping": stopping.to_json()})
-        bar.update(1)
-        bar.set_postfix(loss=f"{np.nanmean(record['train_loss']):.3f}",
-                        val_acc=f"{np.nanmean(record['val_accuracy']):.3f}",
-                        samples_s=f"{records[live[0]]['samples_per_s']:.0f}", live=len(live))
+            improved = stopping.update(epoch, record, tc)
+            for k in np.flatnonzero(improved):
+                saves.keep_best(k, epoch, jax.tree.map(lambda x: x[k], state.params))
+            for k in live:
+                records[k] = _seed_record(k, epoch, state, record, stopping, seconds, len(live) * len(train_examples))
+                log_epoch(run_dirs[k] / "metrics.jsonl", records[k])
+            saves.keep_latest(epoch, state, {"epoch": epoch, "stopping": stopping.to_json()})
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.nanmean(record['train_loss']):.3f}",
+                            val_acc=f"{np.nanmean(record['val_accuracy']):.3f}",
+                            samples_s=f"{records[live[0]]['samples_per_s']:.0f}", live=len(live))
+    finally:  # what finished is written, also when an exception (or Ctrl-C) stops training
+        saves.close()
     bar.close()
-    for c in [checkpoints, *best_checkpoints]:
-        c.close()
     sign = lambda v: lower_is_better(tc.best_metric, v)
     return [records[k] | {"best_epoch": int(stopping.best_epoch[k]),
                           f"best_{tc.best_metric}": float(sign(stopping.best[k]))} for k in range(len(seeds))]

@@ -21,6 +21,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from slt_jax import runs, train
 from slt_jax.cli import main
 from slt_jax.config import DEFAULT_RECIPE, get_config
 from slt_jax.layout import load_pose, save_pose
@@ -34,13 +35,15 @@ from test_extract import MEDIA, needs_mediapipe
 EPOCHS = 5
 TIMING = ("seconds", "samples_per_s")  # wall-clock fields: the only ones allowed to differ
 
-# `slt-jax train`, killed right after epoch KILL_AT saved its best parameters and logged its
-# metrics but before its latest checkpoint: the worst moment, when the two disagree.
+# `slt-jax train` writing its checkpoints after every epoch, killed right after epoch KILL_AT saved
+# its best parameters and logged its metrics but before its latest checkpoint: the worst moment,
+# when the two disagree.
 KILL_BEFORE_LATEST = """
 import os, signal, sys
 from slt_jax import cli, runs
 
 KILL_AT = {epoch}
+runs.SAVE_EVERY_S = 0
 save_latest = runs.Checkpoints.save_latest
 
 def save_latest_or_die(self, epoch, state, loop):
@@ -141,6 +144,32 @@ def test_train_killed_at_the_worst_moment_resumes_to_the_same_run(corpus, straig
         f.write('{"epoch": 4, "step": 2')  # a line torn by a kill mid-write
 
     assert main(args) == 0
+    assert_same_run(straight, tmp_path)
+
+
+def test_checkpoints_held_back_are_written_when_training_is_interrupted(corpus, straight, tmp_path, monkeypatch):
+    """With the default cadence a short run writes its checkpoints once, at the end; a Ctrl-C
+    (or any exception) still writes the last finished epoch, and training resumes from it."""
+    writes = []
+    save_latest = runs.Checkpoints.save_latest
+    monkeypatch.setattr(runs.Checkpoints, "save_latest",
+                        lambda self, epoch, *a: writes.append(epoch) or save_latest(self, epoch, *a))
+    validate, epochs = train._validate, []
+
+    def interrupted_in_epoch_3(*args):
+        epochs.append(len(epochs) + 1)
+        if epochs[-1] == 3:
+            raise KeyboardInterrupt
+        return validate(*args)
+
+    monkeypatch.setattr(train, "_validate", interrupted_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        main(train_args(corpus, tmp_path))
+    assert writes == [2] and latest(tmp_path)[0] == 2
+
+    monkeypatch.setattr(train, "_validate", validate)
+    assert main(train_args(corpus, tmp_path)) == 0
+    assert writes == [2, EPOCHS]
     assert_same_run(straight, tmp_path)
 
 
