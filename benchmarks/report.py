@@ -86,8 +86,64 @@ def epoch_table(results: dict[str, Any]) -> list[str]:
     return rows
 
 
+def measured_ms(results: dict[str, Any]) -> tuple[float | None, float | None]:
+    """Milliseconds of the default training step and of the encoder pass, as timed in the run."""
+    batch = results["shape"]["batch"]
+    step = results.get("train_gloss16", {}).get("philox_samples_per_s")
+    encode = results.get("decode_gloss16", {}).get("jax_encoder_pass_sentences_per_s")
+    return tuple(1e3 * batch / rate if rate else None for rate in (step, encode))
+
+
+def memory_rows(results: dict[str, Any], flop_floors_ms: tuple[float, float]) -> list[str]:
+    """The memory floor's rows of the floors table, with the measured times over both floors."""
+    m = results.get("memory_gloss16")
+    if not m:
+        return []
+    bw = m["bandwidth"]
+    over = lambda ms, floor: _times(ms / floor) if ms else "–"
+    rows = [f"| memory bandwidth streaming: x → −x in place over {bw['stream_mib']} MiB of float32, "
+            f"GB/s read + written | {_num(bw['stream_gb_per_s'])} |",
+            f"| the same on arrays that can stay in cache ({' / '.join(bw['in_cache_gb_per_s'])}, "
+            f"their dispatch taken off), GB/s | {' / '.join(_num(v) for v in bw['in_cache_gb_per_s'].values())} |"]
+    labels = ("training step (`philox`)", "encoder pass")
+    for key, label, measured, flop_floor in zip(("train_step", "encode"), labels, measured_ms(results), flop_floors_ms):
+        t = m[key]
+        rows += [f"| {label}: XLA's bytes accessed, MB | {_num(t['bytes_accessed_xla'] / 1e6)} |",
+                 f"| {label} at the streaming bandwidth (the memory floor), ms | {_num(t['floor_ms']['all'], 1)} |",
+                 f"| {label} measured, ms: over the FLOP floor, over the memory floor | {_num(measured, 1)}: "
+                 f"{over(measured, flop_floor)}, {over(measured, t['floor_ms']['all'])} |"]
+    return rows
+
+
+GROUP_LABELS = {"feed_forward": "feed-forward (`/mlp/`)", "attention": "attention (`self_attn`, `cross_attn`)",
+                "dropout_masks": "drawing the dropout masks", "optimiser": "optimiser (outside the model's gradient)",
+                "other": "the rest: frame convolutions, embeddings, layer norms, residual dropout, loss"}
+
+
+def traffic_table(results: dict[str, Any]) -> list[str]:
+    """Bytes moved per op group, their memory floors and the profile's time for each."""
+    m = results.get("memory_gloss16")
+    if not m:
+        return []
+    step, encode = m["train_step"], m["encode"]
+    profile = step.get("profile_ms", {})
+    mb = lambda t, group: _num(t["bytes_by_group"][group] / 1e6)
+    rows = ["| gloss16 op group | step: MB moved | step: memory floor, ms | step: profile, ms (summed over threads) "
+            "| encoder pass: MB moved | encoder pass: memory floor, ms |", "|---|---:|---:|---:|---:|---:|"]
+    rows += [f"| {label} | {mb(step, g)} | {_num(step['floor_ms'][g], 1)} | {_num(profile.get(g), 1)} | "
+             f"{mb(encode, g)} | {_num(encode['floor_ms'][g], 1)} |" for g, label in GROUP_LABELS.items()]
+    total = lambda t: _num(sum(t["bytes_by_group"].values()) / 1e6)
+    rows += [f"| sum of the groups | {total(step)} | | {_num(sum(profile.values()) if profile else None, 1)} | "
+             f"{total(encode)} | |",
+             f"| XLA's bytes accessed, the whole call | {_num(step['bytes_accessed_xla'] / 1e6)} | "
+             f"{_num(step['floor_ms']['all'], 1)} | | {_num(encode['bytes_accessed_xla'] / 1e6)} | "
+             f"{_num(encode['floor_ms']['all'], 1)} |"]
+    return rows
+
+
 def costs_table(results: dict[str, Any]) -> list[str]:
-    """Memory, and floors: each time if every FLOP ran at the large-matmul rate."""
+    """Memory, and floors: each time if every FLOP ran at the large-matmul rate, and if every
+    byte moved at the streaming bandwidth."""
     c = results.get("costs_gloss16", {})
     if not c:
         return []
@@ -109,6 +165,7 @@ def costs_table(results: dict[str, Any]) -> list[str]:
         f"| encoder pass of greedy decoding: XLA's FLOP count, GFLOP | {_num(c['encode_gflop'], 2)} |",
         f"| encoder pass at that throughput (a floor for greedy decoding), ms | {_num(encode_floor, 1)} |",
         f"| best greedy ratio to the PyTorch twin that floor allows | {best(torch_greedy, encode_floor)} |",
+        *memory_rows(results, (train_floor, encode_floor)),
         f"| XLA buffers of one training step (arguments + outputs + temporaries), MiB | {_num(c['train_step_mib'], 1)} |",
         f"| XLA buffers of one greedy decode of the batch, MiB | {_num(c['greedy_mib'], 1)} |",
         f"| peak resident memory of the whole benchmark process (JAX, PyTorch, corpus), MiB | "
@@ -136,6 +193,8 @@ def render(results: dict[str, Any]) -> str:
         "", "### One epoch, data loading included", "", *epoch_table(results),
         "", "### Floors and memory", "", *costs_table(results),
     ]
+    if "memory_gloss16" in results:
+        lines += ["", "### Where a gloss16 training step moves its bytes", "", *traffic_table(results)]
     for key, title in (("profile_gloss16", "default, `philox`"), ("profile_gloss16_hash", "`dropout_rng=hash`")):
         if key in results:
             lines += ["", f"### Where a gloss16 training step spends its time ({title})", "",

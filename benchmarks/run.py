@@ -230,16 +230,145 @@ def compiled_train_step(config: Config, shape: Shape):
     return jitted_train_step(config).lower(state, batch, root).compile(), (state, batch, root)
 
 
+def compiled_encoder(config: Config, params, batch: dict):
+    """The encoder pass of greedy decoding, compiled for `batch`."""
+    encode = jax.jit(functools.partial(Transformer(config.model).apply, method=Transformer.encode))
+    return encode.lower({"params": params}, batch["frames"], batch["frame_mask"]).compile()
+
+
+# Bytes per element of the HLO dtypes these programs use.
+HLO_DTYPE_BYTES = {"pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "f16": 2, "bf16": 2,
+                   "s32": 4, "u32": 4, "f32": 4, "s64": 8, "u64": 8, "f64": 8}
+# Ops that move no data: they name or regroup buffers.
+HLO_FREE_OPS = {"parameter", "constant", "get-tuple-element", "bitcast", "tuple"}
+HLO_INSTRUCTION = re.compile(r"^\s*(?:ROOT )?%([\w.\-]+) = (.+?) ([a-z\-]+)\((.*?)\)(.*)$")
+OP_GROUPS = ("feed_forward", "attention", "dropout_masks", "optimiser", "other")
+
+
+def hlo_shape_bytes(shape: str) -> int:
+    """Bytes of an HLO shape, an array (`f32[64,74]{1,0}`) or a tuple of them."""
+    return sum(HLO_DTYPE_BYTES[dtype] * int(np.prod([int(d) for d in dims.split(",") if d], dtype=np.int64))
+               for dtype, dims in re.findall(r"\b([a-z]+\d*)\[([\d,]*)\]", shape) if dtype in HLO_DTYPE_BYTES)
+
+
+def op_group(op_name: str) -> str:
+    """The part of a training step an XLA op belongs to, by its metadata op_name: drawing the
+    dropout masks (applying a mask, forward or backward, counts with the layer it masks), the
+    feed-forward, attention, the optimiser (ops outside the differentiated model), or the rest
+    (frame convolutions, embeddings, layer norms, residual dropout, the loss, unnamed ops)."""
+    applies_mask = re.search(r"ropout(_\d+)?/(jit\(_where\)/select_n|div)$", op_name)
+    if re.search(r"[Dd]ropout|philox|threefry|bernoulli", op_name) and not applies_mask:
+        return "dropout_masks"
+    if "/mlp/" in op_name:
+        return "feed_forward"
+    if "self_attn" in op_name or "cross_attn" in op_name:
+        return "attention"
+    if op_name.startswith("jit(") and "jvp(" not in op_name and "Transformer" not in op_name:
+        return "optimiser"
+    return "other"
+
+
+def hlo_traffic(hlo_text: str) -> list[tuple[str, str, int]]:
+    """(op, op group, bytes read + written) of each op that moves data in an optimised HLO
+    module, counted as XLA's cost analysis counts them: every op of the entry computation reads
+    its operands and writes its output (a fusion's intermediates stay in registers), and a
+    `call` or `while` counts the ops of the computations it runs (a loop's body once). An op
+    goes to its `op_group`, but a fusion with an op of the feed-forward or of attention in it
+    to that layer (the feed-forward first): XLA names a fusion after its last op, which may be
+    a layer norm after a feed-forward."""
+    computations = dict(re.findall(r"^(?:ENTRY )?%([\w.\-]+) [^\n]*\{\n(.*?)\n\}", hlo_text, re.S | re.M))
+    sizes, ops = {}, []
+
+    def op_names(text: str) -> list[str]:  # of the ops in `text` and in the computations they fuse
+        return re.findall(r'op_name="([^"]*)"', text) + [
+            name for fused in re.findall(r"calls=%([\w.\-]+)", text) for name in op_names(computations[fused])]
+
+    def walk(computation: str) -> None:
+        for line in computations[computation].splitlines():
+            name, shape, opcode, operands, attributes = HLO_INSTRUCTION.match(line).groups()
+            sizes[name] = hlo_shape_bytes(shape)
+            if opcode in ("call", "while"):
+                for called in re.findall(r"(?:to_apply|condition|body)=%([\w.\-]+)", attributes):
+                    walk(called)
+            elif opcode not in HLO_FREE_OPS:
+                own = re.search(r'op_name="([^"]*)"', attributes)
+                layers = {op_group(n) for n in op_names(attributes)} & {"feed_forward", "attention"}
+                group = min(layers, key=OP_GROUPS.index) if layers else op_group(own[1] if own else "")
+                moved = sizes[name] + sum(sizes[operand] for operand in re.findall(r"%([\w.\-]+)", operands))
+                ops.append((name, group, moved))
+
+    walk(re.search(r"^ENTRY %([\w.\-]+)", hlo_text, re.M)[1])
+    return ops
+
+
+def bytes_by_group(hlo_text: str) -> dict[str, int]:
+    """Bytes each op group moves in one call of an optimised HLO module (`hlo_traffic`)."""
+    moved = dict.fromkeys(OP_GROUPS, 0)
+    for _, group, n in hlo_traffic(hlo_text):
+        moved[group] += n
+    return moved
+
+
+def memory_traffic(compiled) -> dict[str, Any]:
+    """XLA's bytes accessed by one call of `compiled`, and the same split per op group."""
+    return {"bytes_accessed_xla": compiled.cost_analysis()["bytes accessed"],
+            "bytes_by_group": bytes_by_group(compiled.as_text())}
+
+
+def bandwidth_figures(repeats: int, stream_mib: int = 256, cache_mib: tuple[int, ...] = (1, 4, 16)) -> dict:
+    """GB/s read + written by a jitted in-place negation of a float32 array: streaming through
+    main memory (`stream_mib`, far larger than the caches) and, for information, arrays that
+    can stay in cache (`cache_mib`). A small array's call is repeated to move as many bytes as
+    the streaming one, less the time of as many calls on 1 KiB (their dispatch)."""
+    negate = jax.jit(jnp.negative, donate_argnums=0)
+    sizes = {"stream": stream_mib * 2**20, "dispatch": 2**10} | {f"{mib} MiB": mib * 2**20 for mib in cache_mib}
+    arrays = {key: jnp.ones(size // 4, jnp.float32) for key, size in sizes.items()}
+    calls = {key: max(1, sizes["stream"] // size) for key, size in sizes.items()}
+    calls["dispatch"] = max(calls.values())
+
+    def passes(key):
+        def run():
+            for _ in range(calls[key]):
+                arrays[key] = negate(arrays[key])
+            return arrays[key]
+        return run
+
+    seconds = {key: s / calls[key] for key, s in interleaved_medians({k: passes(k) for k in arrays}, repeats).items()}
+    in_cache = lambda key: 2 * sizes[key] / 1e9 / (seconds[key] - seconds["dispatch"])
+    return {"stream_mib": stream_mib, "stream_gb_per_s": 2 * sizes["stream"] / 1e9 / seconds["stream"],
+            "in_cache_gb_per_s": {key: in_cache(key) for key in sizes if key.endswith("MiB")},
+            "dispatch_us": 1e6 * seconds["dispatch"]}
+
+
+def floors_ms(traffic: dict[str, Any], gb_per_s: float) -> dict[str, float]:
+    """Each op group's bytes, and the whole call's, at `gb_per_s`: time no schedule can beat
+    while every byte goes through main memory once."""
+    ms = lambda n: 1e3 * n / 1e9 / gb_per_s
+    return {group: ms(n) for group, n in traffic["bytes_by_group"].items()} | {"all": ms(traffic["bytes_accessed_xla"])}
+
+
+def memory_figures(name: str, shape: Shape, repeats: int, stream_mib: int = 256) -> dict[str, Any]:
+    """The memory floor: bytes a training step (default masks) and the encoder pass move, per
+    op group, over the streaming bandwidth measured here."""
+    config = bench_config(name, shape)
+    step, (state, batch, _) = compiled_train_step(config, shape)
+    bandwidth = bandwidth_figures(repeats, stream_mib)
+    figures = {"bandwidth": bandwidth}
+    for key, compiled in (("train_step", step), ("encode", compiled_encoder(config, state.params, batch))):
+        traffic = memory_traffic(compiled)
+        figures[key] = traffic | {"floor_ms": floors_ms(traffic, bandwidth["stream_gb_per_s"])}
+    return figures
+
+
 def cost_figures(name: str, shape: Shape, repeats: int) -> dict[str, float]:
     """What bounds the step times from below: XLA's buffer plans (arguments + outputs +
     temporaries, less donated aliases) and FLOP counts of a training step and of the encoder
     (most of greedy decoding), and the float32 matmul throughput this machine reaches."""
     config = bench_config(name, shape)
     step, (state, batch, _) = compiled_train_step(config, shape)
-    model = Transformer(config.model)
-    greedy = greedy_decode.lower(model, state.params, batch["frames"], batch["frame_mask"], shape.tokens).compile()
-    encode = jax.jit(functools.partial(model.apply, method=Transformer.encode)).lower(
-        {"params": state.params}, batch["frames"], batch["frame_mask"]).compile()
+    greedy = greedy_decode.lower(Transformer(config.model), state.params, batch["frames"], batch["frame_mask"],
+                                 shape.tokens).compile()
+    encode = compiled_encoder(config, state.params, batch)
     figures = {}
     for key, compiled in (("train_step", step), ("greedy", greedy)):
         m = compiled.memory_analysis()
@@ -258,10 +387,13 @@ def cost_figures(name: str, shape: Shape, repeats: int) -> dict[str, float]:
     return figures
 
 
-def profile_ops(name: str, shape: Shape, steps: int = 5, top: int = 12, overrides: tuple[str, ...] = ()) -> list[dict]:
+def profile_ops(name: str, shape: Shape, steps: int = 5, top: int | None = 12,
+                overrides: tuple[str, ...] = ()) -> list[dict]:
     """The XLA ops that take the most time in a training step (jax.profiler trace, summed over
-    threads), with their share of all op time and the model code they come from."""
+    threads; every named op when `top` is None), with their share of all op time and the model
+    code they come from."""
     step, (state, batch, root) = compiled_train_step(bench_config(name, shape, overrides), shape)
+    groups = {op: group for op, group, _ in hlo_traffic(step.as_text())}
     source = {m[1]: (m[2], m[3]) for m in re.finditer(r"%?([\w.\-]+) = (\S+) [^\n]*?op_name=\"([^\"]+)\"",
                                                       step.as_text())}
     state, sums = step(state, batch, root)  # warm-up
@@ -279,9 +411,17 @@ def profile_ops(name: str, shape: Shape, steps: int = 5, top: int = 12, override
         if e.get("ph") == "X" and e["name"] in source:
             durations[e["name"]] += e["dur"] / 1e3 / steps
     total = sum(durations.values())
-    return [{"op": op, "ms": ms, "share": ms / total, "shape": source[op][0],
+    return [{"op": op, "ms": ms, "share": ms / total, "shape": source[op][0], "group": groups.get(op, "other"),
              "source": source[op][1].removeprefix("jit(train_step)/")}
             for op, ms in durations.most_common(top)]
+
+
+def ms_by_group(ops: list[dict]) -> dict[str, float]:
+    """The profile's op time (summed over threads) per op group (`hlo_traffic`)."""
+    ms = dict.fromkeys(OP_GROUPS, 0.0)
+    for op in ops:
+        ms[op["group"]] += op["ms"]
+    return ms
 
 
 def machine() -> dict[str, Any]:
@@ -323,8 +463,11 @@ def run_all(shape: Shape, repeats: int, corpus: Path | None, profile: bool) -> d
         results["epoch_gloss16"] = epoch_figures("gloss16", corpus)
         results["epoch_gloss16_hash"] = epoch_figures("gloss16", corpus, DROPOUT_VARIANTS["hash"])
     results["costs_gloss16"] = cost_figures("gloss16", shape, repeats)
+    results["memory_gloss16"] = memory_figures("gloss16", shape, repeats)
     if profile:
-        results["profile_gloss16"] = profile_ops("gloss16", shape)
+        ops = profile_ops("gloss16", shape, top=None)
+        results["profile_gloss16"] = ops[:12]
+        results["memory_gloss16"]["train_step"]["profile_ms"] = ms_by_group(ops)
         results["profile_gloss16_hash"] = profile_ops("gloss16", shape, overrides=DROPOUT_VARIANTS["hash"])
     results["load_average_after"] = os.getloadavg()[0]
     results["process_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -341,7 +484,8 @@ def smoke_run() -> dict[str, Any]:
     shape = SMOKE_SHAPE
     return {"machine": machine(), "shape": shape._asdict(), "repeats": 1, "smoke": True,
             "train_tiny": train_figures("tiny", shape, 1), "decode_tiny": decode_figures("tiny", shape, 1),
-            "sweep": sweep_figures("tiny", shape, 1, seeds=2), "costs_tiny": cost_figures("tiny", shape, 1)}
+            "sweep": sweep_figures("tiny", shape, 1, seeds=2), "costs_tiny": cost_figures("tiny", shape, 1),
+            "memory_tiny": memory_figures("tiny", shape, 1, stream_mib=16)}
 
 
 def ensure_corpus(corpus: Path, workers: int) -> Path:

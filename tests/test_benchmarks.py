@@ -69,13 +69,26 @@ def test_benchmark_functions_give_positive_finite_figures(corpus_dir, tmp_path):
                "sweep": run.sweep_figures("tiny", SMALL, 1, seeds=2),
                "epoch_gloss16": run.epoch_figures("tiny", corpus_dir),
                "costs_gloss16": run.cost_figures("tiny", SMALL, 1),
-               "profile_gloss16": run.profile_ops("tiny", SMALL, steps=1, top=3)}
+               "memory_gloss16": run.memory_figures("tiny", SMALL, 1, stream_mib=8),
+               "profile_gloss16": run.profile_ops("tiny", SMALL, steps=1, top=None)}
     expected_train = set(run.DROPOUT_VARIANTS) | ({"torch", "torch_1_thread"} if torch is not None else set())
     assert set(results["train_gloss16"]) == {f"{k}_samples_per_s" for k in expected_train}
     figures = [v for section in ("train_gloss16", "decode_gloss16", "sweep", "epoch_gloss16", "costs_gloss16")
                for v in results[section].values()] + [op["ms"] for op in results["profile_gloss16"]]
     assert all(math.isfinite(v) and v > 0 for v in figures)
     assert results["epoch_gloss16"]["samples"] == 48  # the toy corpus's train split
+    memory = results["memory_gloss16"]
+    memory["train_step"]["profile_ms"] = run.ms_by_group(results["profile_gloss16"])
+    assert sum(memory["train_step"]["profile_ms"].values()) == pytest.approx(
+        sum(op["ms"] for op in results["profile_gloss16"]))
+    for call in ("train_step", "encode"):  # the walk counts what XLA's cost analysis counts
+        assert sum(memory[call]["bytes_by_group"].values()) == pytest.approx(memory[call]["bytes_accessed_xla"],
+                                                                           rel=0.01)
+    assert all(memory["train_step"]["bytes_by_group"][g] > 0 for g in run.OP_GROUPS)
+    assert memory["encode"]["bytes_by_group"]["optimiser"] == memory["encode"]["bytes_by_group"]["dropout_masks"] == 0
+    assert math.isfinite(memory["bandwidth"]["stream_gb_per_s"]) and memory["bandwidth"]["stream_gb_per_s"] > 0
+    assert memory["train_step"]["floor_ms"]["all"] == pytest.approx(
+        1e3 * memory["train_step"]["bytes_accessed_xla"] / 1e9 / memory["bandwidth"]["stream_gb_per_s"])
     results["ratios"] = run.ratios(results)
     assert (results["ratios"]["train_gloss16_philox"] is None) == (torch is None)
 
@@ -86,6 +99,46 @@ def test_benchmark_functions_give_positive_finite_figures(corpus_dir, tmp_path):
     text = doc.read_text()
     assert text.startswith("# Benchmarks\n\nProse before.\n") and text.count(report.BEGIN) == 1
     assert "| Training gloss16 |" in text and "`extract_attention`" in text and "| Greedy decoding |" in text
+    assert "(the memory floor), ms" in text and "| feed-forward (`/mlp/`) |" in text
+
+
+@pytest.mark.parametrize("op_name, group", [
+    ("jvp(Transformer)/Transformer.encode/encoder_0/mlp/wi/dot_general", "feed_forward"),
+    ("transpose(jvp(Transformer))/Transformer.encode/encoder_0/mlp/select_n", "feed_forward"),
+    ("jvp(Transformer)/Transformer.encode/encoder_0/mlp/Dropout_0/jit(_where)/select_n", "feed_forward"),
+    ("jvp(Transformer)/Transformer.encode/encoder_0/mlp/Dropout_0/rem", "dropout_masks"),
+    ("jvp(Transformer)/Transformer.encode/encoder_0/self_attn/dropout/rem", "dropout_masks"),
+    ("transpose(jvp(Transformer))/Transformer.decode/decoder_0/cross_attn/bqhe,bkhe->bhqk/dot_general", "attention"),
+    ("jit(_threefry_fold_in)/train_step_fn.<locals>.train_step/while", "dropout_masks"),
+    ("jvp(Transformer)/Transformer.encode/encoder_0/Dropout_0/div", "other"),
+    ("transpose(jvp())/add_any", "other"),
+    ("add", "optimiser"), ("", "other")])
+def test_ops_are_grouped_by_their_op_name(op_name, group):
+    assert run.op_group(f"jit(train_step)/{op_name}" if op_name else "") == group
+
+
+def test_the_byte_split_counts_each_op_as_xla_does():
+    def step(x_NxD, w_DxD, key):
+        with jax.named_scope("Transformer/mlp"):
+            h = jax.nn.relu(x_NxD @ w_DxD)
+            with jax.named_scope("Dropout_0"):
+                h = jax.numpy.where(jax.random.bernoulli(key, 0.9, h.shape), h / 0.9, 0.0)
+        with jax.named_scope("Transformer/self_attn"):
+            s = jax.nn.softmax(h @ h.T)
+        return w_DxD - 1e-3 * (s @ h).T @ x_NxD  # outside the model: the optimiser's group
+
+    x, w = jax.numpy.ones((64, 32)), jax.numpy.ones((32, 32))
+    traffic = run.memory_traffic(jax.jit(step).lower(x, w, jax.random.key(0)).compile())
+    moved = traffic["bytes_by_group"]
+    assert set(moved) == set(run.OP_GROUPS)
+    assert moved["feed_forward"] >= x.nbytes + w.nbytes + x.nbytes  # reads x and w, writes h (and applies the mask)
+    assert moved["dropout_masks"] >= x.size  # random bits of h's shape
+    assert moved["attention"] > 0 and moved["optimiser"] > 0
+    assert sum(moved.values()) == pytest.approx(traffic["bytes_accessed_xla"], rel=1e-3)
+
+    bandwidth = run.bandwidth_figures(1, stream_mib=4, cache_mib=(1,))
+    assert math.isfinite(bandwidth["stream_gb_per_s"]) and bandwidth["stream_gb_per_s"] > 0
+    assert set(bandwidth["in_cache_gb_per_s"]) == {"1 MiB"}
 
 
 def test_time_to_model_splits_the_gain_into_code_and_recipe():
