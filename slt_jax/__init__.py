@@ -2,8 +2,8 @@
 
 Public names are imported lazily, so that jax-free modules (`slt_jax.layout`,
 `slt_jax.extract`) can be used where jax is not installed. Importing the package changes no
-process-wide setting; `reuse_freed_memory()` (`slt_jax.hostmem`) is an opt-in that the
-`slt-jax` command makes for itself.
+process-wide setting; `reuse_freed_memory()` (`slt_jax.hostmem`) and `cache_compiled_programs()`
+(`slt_jax.compile_cache`) are opt-ins that the `slt-jax` command makes for itself.
 """
 
 import importlib
@@ -13,6 +13,7 @@ _EXPORTS = {
     "ModelConfig": "slt_jax.config",
     "TrainConfig": "slt_jax.config",
     "Transformer": "slt_jax.model",
+    "cache_compiled_programs": "slt_jax.compile_cache",
     "extract_attention": "slt_jax.analysis.record",
     "load_run": "slt_jax.runs",
     "reuse_freed_memory": "slt_jax.hostmem",

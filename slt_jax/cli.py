@@ -37,10 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from slt_jax.compile_cache import cache_compiled_programs
     from slt_jax.hostmem import reuse_freed_memory
     from slt_jax.layout import LayoutError
 
     reuse_freed_memory()  # before any command starts JAX's CPU client
+    cache_compiled_programs()
 
     try:
         return args.run(args) or 0

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
 import pytest
 
+from slt_jax.compile_cache import CACHE_ENV, cache_compiled_programs
 from slt_jax.hostmem import reuse_freed_memory
 from slt_jax.layout import LANDMARK_GROUPS, N_LANDMARKS, Sample, save_pose, write_annotations, write_metadata
 
 # The tests train in-process; opt in as `slt-jax` does, before any test starts JAX's CPU client.
 reuse_freed_memory()
+# One compilation cache for the session, shared with the `slt-jax` processes tests start; not the
+# user's ~/.cache.
+os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="slt-jax-xla-")
+cache_compiled_programs()
 
 GLOSSES = ("HELLO", "I", "HELP", "POLICE", "WHERE", "HOUSE")
 FRAMES_PER_GLOSS = 9

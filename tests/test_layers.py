@@ -1,6 +1,6 @@
 """The package's layers (docs/architecture.md): imports run one way, without cycles.
 
-base (layout, config, features, metrics, hostmem) -> core (data, model, train, runs, extract,
+base (layout, config, features, metrics, hostmem, compile_cache) -> core (data, model, train, runs, extract,
 prepare, synth, ...) -> analysis -> pipelines -> command line (cli, cli_args, every `commands`).
 Read from the source with `ast`, so the test sees imports inside functions too.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "slt_jax"
-BASE = {"layout", "config", "features", "metrics", "hostmem"}
+BASE = {"layout", "config", "features", "metrics", "hostmem", "compile_cache"}
 LAYERS = ("base", "core", "analysis", "pipelines", "command line")
 # Imports a library module may defer to a function: heavy, and needed by few of its callers.
 DEFERRABLE = {"mediapipe", "cv2", "matplotlib", "tensorflow", "tensorflow_datasets", "pose_format",
