@@ -100,6 +100,7 @@ def test_benchmark_functions_give_positive_finite_figures(corpus_dir, tmp_path):
     assert text.startswith("# Benchmarks\n\nProse before.\n") and text.count(report.BEGIN) == 1
     assert "| Training gloss16 |" in text and "`extract_attention`" in text and "| Greedy decoding |" in text
     assert "(the memory floor), ms" in text and "| feed-forward (`/mlp/`) |" in text
+    assert "| Training step (`philox`) within 2x of its memory floor |" in text
 
 
 @pytest.mark.parametrize("op_name, group", [
